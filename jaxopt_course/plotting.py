@@ -1,0 +1,84 @@
+"""Shared figure helpers: Agg backend, mean/median and spread bands over seeds,
+log axes for quantities that go to 0, and figures saved atomically with their data."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxopt_course.results import atomic_write_bytes, save_npz  # noqa: E402
+
+plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8})
+
+
+def figure(nrows: int = 1, ncols: int = 1, *, width: float = 5.0, height: float = 3.6, **kwargs):
+    """A new figure with an (nrows, ncols) grid of axes (squeezed like plt.subplots)."""
+    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=True, **kwargs)
+
+
+def band(ax, x, ys, *, label: str, center: str = "median", spread=(10.0, 90.0), color=None, log: bool = False):
+    """Plot the center of ys (S seeds x R points) over x with a shaded percentile band.
+
+    ``center`` is 'median' or 'mean' (for a log-scale quantity the median, or with
+    ``log=True`` the geometric mean, is the honest center); ``spread`` gives the
+    band's lower and upper percentiles over seeds. NaN entries (e.g. after a
+    divergence) are left out of each column's statistics.
+    """
+    ys = np.asarray(ys, dtype=float)
+    if ys.ndim == 1:
+        ys = ys[None]
+    vals = np.log(np.maximum(ys, np.finfo(float).tiny)) if log else ys
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mid = np.nanmedian(vals, 0) if center == "median" else np.nanmean(vals, 0)
+            lo, hi = np.nanpercentile(vals, spread, axis=0)
+    if log:
+        mid, lo, hi = np.exp(mid), np.exp(lo), np.exp(hi)
+    n = ys.shape[0]
+    what = ("geometric mean" if log else center) if n > 1 else ""
+    suffix = f" ({what}, {spread[0]:g}-{spread[1]:g}% over {n} seeds)" if n > 1 else ""
+    (line,) = ax.plot(x, mid, label=label + suffix, color=color)
+    if n > 1:
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    return line
+
+
+def positive(values, floor: float = 1e-300):
+    """max(values, floor): keeps exact zeros visible on a log axis."""
+    return np.maximum(np.asarray(values, dtype=float), floor)
+
+
+def label(ax, xlabel: str, ylabel: str, title: str | None = None, *, logy: bool = False, logx: bool = False):
+    """Axis labels, optional title and log scales, and a legend if anything is labelled."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if logy:
+        ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend()
+
+
+def save(fig, path: Path, data: dict) -> Path:
+    """Write the figure as PNG and its plotted data as NPZ beside it (both atomically)."""
+    path = Path(path).with_suffix(".png")
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    save_npz(path.with_suffix(".npz"), data)
+    return path

@@ -1,0 +1,1 @@
+from jaxopt_course.problems import least_squares

@@ -1,0 +1,175 @@
+"""Polynomial least squares: f(theta) = 1/N ||X theta - Y||^2 with X_ij = x_i^j.
+
+Every function is pure and jit-able; shapes are checked eagerly (they are static
+under jit) and a mismatch raises ``ValueError``. Closed forms use QR
+factorizations and triangular solves, never explicit inverses.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import solve_triangular
+
+COURSE_NUM_POINTS = 7
+
+
+def course_data(num_points: int = COURSE_NUM_POINTS, dtype=None) -> tuple[jax.Array, jax.Array]:
+    """xs = linspace(-1, 1, N), ys = sin(5 xs) exp(|2 xs|) / 10."""
+    if int(num_points) != num_points or num_points < 1:
+        raise ValueError(f"num_points must be a positive integer, got {num_points!r}")
+    xs = jnp.linspace(-1.0, 1.0, int(num_points), dtype=dtype)
+    return xs, target_function(xs)
+
+
+def target_function(x: jax.Array) -> jax.Array:
+    """y(x) = sin(5 x) exp(|2 x|) / 10."""
+    return jnp.sin(5 * x) * jnp.exp(jnp.abs(2 * x)) / 10
+
+
+def features(x: jax.Array, degree: int) -> jax.Array:
+    """phi(x) = [1, x, ..., x^n] for each point: the N x (n+1) Vandermonde matrix X."""
+    if isinstance(degree, bool) or int(degree) != degree or degree < 0:
+        raise ValueError(f"degree must be a non-negative integer, got {degree!r}")
+    x = jnp.asarray(x)
+    if x.ndim != 1:
+        raise ValueError(f"x must be 1-D, got shape {x.shape}")
+    return x[:, None] ** jnp.arange(int(degree) + 1, dtype=x.dtype)
+
+
+def polyval(theta: jax.Array, x: jax.Array) -> jax.Array:
+    """p(x) = theta . phi(x) = sum_j theta_j x^j."""
+    theta = jnp.asarray(theta)
+    if theta.ndim != 1:
+        raise ValueError(f"theta must be 1-D, got shape {theta.shape}")
+    return features(x, theta.shape[0] - 1) @ theta
+
+
+def _check(theta, X, y):
+    """Raise ValueError unless theta is (d,), X is (N, d) and y is (N,)."""
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (N, d), got shape {X.shape}")
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+    if theta is not None and (theta.ndim != 1 or theta.shape[0] != X.shape[1]):
+        raise ValueError(f"theta must have shape ({X.shape[1]},), got {theta.shape}")
+
+
+def loss(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
+    """f(theta) = 1/N ||X theta - y||^2."""
+    _check(theta, X, y)
+    r = X @ theta - y
+    return jnp.mean(r * r)
+
+
+def loss_i(theta: jax.Array, X: jax.Array, y: jax.Array, i) -> jax.Array:
+    """f_i(theta) = (theta . phi(x_i) - y_i)^2."""
+    _check(theta, X, y)
+    r = X[i] @ theta - y[i]
+    return r * r
+
+
+def grad(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
+    """grad f(theta) = 2/N X^T (X theta - y)."""
+    _check(theta, X, y)
+    return (2.0 / X.shape[0]) * (X.T @ (X @ theta - y))
+
+
+def grad_i(theta: jax.Array, X: jax.Array, y: jax.Array, i) -> jax.Array:
+    """grad f_i(theta) = 2 (theta . phi(x_i) - y_i) phi(x_i); E_i[grad f_i] = grad f."""
+    _check(theta, X, y)
+    return 2.0 * (X[i] @ theta - y[i]) * X[i]
+
+
+def hessian(X: jax.Array) -> jax.Array:
+    """nabla^2 f = 2/N X^T X (constant in theta)."""
+    return (2.0 / X.shape[0]) * (X.T @ X)
+
+
+def smoothness(X: jax.Array) -> jax.Array:
+    """beta = 2/N ||X^T X||_2 = 2/N sigma_max(X)^2 (spectral norm, not Frobenius)."""
+    return (2.0 / X.shape[0]) * jnp.linalg.norm(X, ord=2) ** 2
+
+
+def frobenius_smoothness(X: jax.Array) -> jax.Array:
+    """2/N ||X^T X||_F: the common mistake, an upper bound on beta (kept to show the gap)."""
+    return (2.0 / X.shape[0]) * jnp.linalg.norm(X.T @ X, ord="fro")
+
+
+def _diag_or_matrix_sqrt(h_inv: jax.Array, d: int) -> jax.Array:
+    """A factor L with L L^T = H^{-1}: sqrt of a diagonal, or a Cholesky factor."""
+    h_inv = jnp.asarray(h_inv)
+    if h_inv.shape == (d,):
+        return jnp.diag(jnp.sqrt(h_inv))
+    if h_inv.shape == (d, d):
+        return jnp.linalg.cholesky(h_inv)
+    raise ValueError(f"h_inv must be a diagonal ({d},) or a ({d}, {d}) matrix, got {h_inv.shape}")
+
+
+def scaled_smoothness(X: jax.Array, h_inv: jax.Array) -> jax.Array:
+    """beta_H = 2/N ||H^{-1/2} X^T X H^{-1/2}||_2 = 2/N sigma_max(X L)^2, L L^T = H^{-1}."""
+    L = _diag_or_matrix_sqrt(h_inv, X.shape[1])
+    return (2.0 / X.shape[0]) * jnp.linalg.norm(X @ L, ord=2) ** 2
+
+
+def unique_solution(X: jax.Array, y: jax.Array) -> jax.Array:
+    """theta* = argmin f = (X^T X)^{-1} X^T y, computed as R^{-1} Q^T y with X = QR (N >= n+1)."""
+    _check(None, X, y)
+    n_points, dim = X.shape
+    if n_points < dim:
+        raise ValueError(
+            f"the minimizer is not unique: {n_points} points for {dim} parameters "
+            "(over-parameterized); use min_norm_solution or projection"
+        )
+    Q, R = jnp.linalg.qr(X)
+    return solve_triangular(R, Q.T @ y, lower=False)
+
+
+def _project(B: jax.Array, residual: jax.Array) -> jax.Array:
+    """B^T (B B^T)^{-1} r, computed as Q R^{-T} r with B^T = QR."""
+    Q, R = jnp.linalg.qr(B.T)
+    return Q @ solve_triangular(R.T, residual, lower=True)
+
+
+def _check_over(X, y, a):
+    """Raise unless X theta = y has a solution set to project onto (N <= n+1)."""
+    _check(a, X, y)
+    n_points, dim = X.shape
+    if n_points > dim:
+        raise ValueError(
+            f"no interpolating solution set: {n_points} points for {dim} parameters "
+            "(under-parameterized); use unique_solution"
+        )
+
+
+def projection(X: jax.Array, y: jax.Array, a: jax.Array) -> jax.Array:
+    """theta* = a - X^T (X X^T)^{-1} (X a - y): Euclidean projection of a onto {X theta = y}."""
+    _check_over(X, y, a)
+    return a - _project(X, X @ a - y)
+
+
+def min_norm_solution(X: jax.Array, y: jax.Array) -> jax.Array:
+    """theta* = X^T (X X^T)^{-1} y: the minimum-norm interpolant (projection of a = 0)."""
+    return projection(X, y, jnp.zeros(X.shape[1], X.dtype))
+
+
+def scaled_projection(X: jax.Array, y: jax.Array, h_inv: jax.Array, a: jax.Array) -> jax.Array:
+    """theta* = a - H^{-1} X^T (X H^{-1} X^T)^{-1} (X a - y): projection in the H-norm.
+
+    With L L^T = H^{-1} and B = X L this is a - L B^T (B B^T)^{-1} (X a - y).
+    ``h_inv`` is the diagonal of H^{-1} (shape (d,)) or a full SPD matrix.
+    """
+    _check_over(X, y, a)
+    L = _diag_or_matrix_sqrt(h_inv, X.shape[1])
+    return a - L @ _project(X @ L, X @ a - y)
+
+
+def suboptimality(theta: jax.Array, X: jax.Array, theta_star: jax.Array) -> jax.Array:
+    """f(theta) - f* = 1/N ||X (theta - theta*)||^2, exact for any minimizer theta* and never negative."""
+    r = X @ (theta - theta_star)
+    return jnp.mean(r * r)
+
+
+def sample_indices(key: jax.Array, num: int, num_points: int) -> jax.Array:
+    """num i.i.d. indices uniform on {0, ..., N-1}: the SGD sampling of f_i."""
+    return jax.random.randint(key, (num,), 0, num_points)

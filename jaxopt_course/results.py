@@ -1,0 +1,98 @@
+"""Results on disk: atomic writes (temp file + rename) of JSON, NPZ and figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same directory and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Arrays -> lists, NumPy/JAX scalars -> Python numbers, non-finite floats -> None."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
+        arr = np.asarray(obj)
+        return to_jsonable(arr.tolist()) if arr.ndim else to_jsonable(arr.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, (bool, int, str)) or obj is None:
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    if callable(obj):
+        return getattr(obj, "__name__", repr(obj))
+    raise TypeError(f"cannot store {type(obj).__name__} in JSON")
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    """Atomically write ``obj`` as indented, strictly valid JSON (no NaN literals)."""
+    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False, sort_keys=False)
+    return atomic_write_bytes(path, (text + "\n").encode())
+
+
+def save_npz(path: Path, arrays: dict) -> Path:
+    """Atomically write a dict of arrays as a compressed ``.npz``."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def versions() -> dict:
+    """Versions of Python and of the numerical stack, for reproducibility records."""
+    import jax
+    import jaxlib
+    import optax
+
+    import jaxopt_course
+
+    out = {
+        "python": platform.python_version(),
+        "jaxopt_course": jaxopt_course.__version__,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "optax": optax.__version__,
+        "numpy": np.__version__,
+    }
+    try:
+        import flax
+
+        out["flax"] = flax.__version__
+    except ImportError:
+        pass
+    return out
+
+
+def divergence_message(diverged_at) -> str | None:
+    """'diverged at step k' for k >= 0, None for -1 (never diverged)."""
+    k = int(diverged_at)
+    return None if k < 0 else f"diverged at step {k}"

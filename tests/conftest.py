@@ -1,0 +1,35 @@
+"""Test-suite set-up: strict dtype and rank promotion, a key fixture, --runslow."""
+
+import jax
+import pytest
+
+# Strict rank promotion catches silent broadcasting bugs in the hot steps.
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+@pytest.fixture
+def getkey():
+    """A function returning a fresh PRNG key on every call (never reuse a key)."""
+    counter = iter(range(10**9))
+    base = jax.random.key(1234)
+    return lambda: jax.random.fold_in(base, next(counter))
+
+
+@pytest.fixture
+def x64():
+    """Run the test with float64 enabled (jax_enable_x64), restored afterwards."""
+    with jax.enable_x64(True):
+        yield
