@@ -4,6 +4,7 @@ log axes for quantities that go to 0, and figures saved atomically with their da
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -25,31 +26,33 @@ def figure(nrows: int = 1, ncols: int = 1, *, width: float = 5.0, height: float 
 def band(ax, x, ys, *, label: str, center: str = "median", spread=(10.0, 90.0), color=None, log: bool = False):
     """Plot the center of ys (S seeds x R points) over x with a shaded percentile band.
 
-    ``center`` is 'median' or 'mean' (for a log-scale quantity the median, or with
-    ``log=True`` the geometric mean, is the honest center); ``spread`` gives the
-    band's lower and upper percentiles over seeds. NaN entries (e.g. after a
-    divergence) are left out of each column's statistics.
+    ``center`` is 'median' or 'mean'; with ``log=True`` the mean is geometric (the
+    honest center of a quantity plotted on a log axis). ``spread`` gives the band's
+    lower and upper percentiles over seeds. NaN entries (e.g. after a divergence) are
+    left out of each column's statistics. Say what is drawn with ``band_caption``.
     """
     ys = np.asarray(ys, dtype=float)
     if ys.ndim == 1:
         ys = ys[None]
+    if center not in ("median", "mean"):
+        raise ValueError(f"center must be 'median' or 'mean', got {center!r}")
     vals = np.log(np.maximum(ys, np.finfo(float).tiny)) if log else ys
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mid = np.nanmedian(vals, 0) if center == "median" else np.nanmean(vals, 0)
-            lo, hi = np.nanpercentile(vals, spread, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        mid = np.nanmedian(vals, 0) if center == "median" else np.nanmean(vals, 0)
+        lo, hi = np.nanpercentile(vals, spread, axis=0)
     if log:
         mid, lo, hi = np.exp(mid), np.exp(lo), np.exp(hi)
-    n = ys.shape[0]
-    what = ("geometric mean" if log else center) if n > 1 else ""
-    suffix = f" ({what}, {spread[0]:g}-{spread[1]:g}% over {n} seeds)" if n > 1 else ""
-    (line,) = ax.plot(x, mid, label=label + suffix, color=color)
-    if n > 1:
+    (line,) = ax.plot(x, mid, label=label, color=color)
+    if ys.shape[0] > 1:
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     return line
+
+
+def band_caption(num_seeds: int, *, center: str = "median", spread=(10.0, 90.0), log: bool = False) -> str:
+    """What ``band`` draws, for a title or caption: e.g. 'lines: median; bands: 10-90% over 100 seeds'."""
+    what = "geometric mean" if (log and center == "mean") else center
+    return f"lines: {what}; bands: {spread[0]:g}-{spread[1]:g}% over {num_seeds} seeds"
 
 
 def positive(values, floor: float = 1e-300):

@@ -18,7 +18,11 @@ def course_data(num_points: int = COURSE_NUM_POINTS, dtype=None) -> tuple[jax.Ar
     """xs = linspace(-1, 1, N), ys = sin(5 xs) exp(|2 xs|) / 10."""
     if int(num_points) != num_points or num_points < 1:
         raise ValueError(f"num_points must be a positive integer, got {num_points!r}")
-    xs = jnp.linspace(-1.0, 1.0, int(num_points), dtype=dtype)
+    n = int(num_points)
+    i = jnp.arange(n, dtype=dtype or jnp.result_type(float))
+    # (2i - (N-1)) / (N-1) is exactly antisymmetric (x_{N-1-i} = -x_i, middle point 0),
+    # unlike start + i * step, which leaves the middle point at about -3e-17.
+    xs = (2 * i - (n - 1)) / max(n - 1, 1)
     return xs, target_function(xs)
 
 
@@ -34,7 +38,7 @@ def features(x: jax.Array, degree: int) -> jax.Array:
     x = jnp.asarray(x)
     if x.ndim != 1:
         raise ValueError(f"x must be 1-D, got shape {x.shape}")
-    return x[:, None] ** jnp.arange(int(degree) + 1, dtype=x.dtype)
+    return x[:, None] ** jnp.arange(int(degree) + 1, dtype=x.dtype)[None, :]
 
 
 def polyval(theta: jax.Array, x: jax.Array) -> jax.Array:
