@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_non_negative_int, default=0, help="base PRNG seed (default 0)")
     run.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
     run.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run from its last completed chunk of seeds")
+    run.add_argument("--chunk-seeds", type=_positive_int, default=128,
+                     help="seeds per checkpointed chunk of a sweep (default 128)")
+    run.add_argument("--devices", type=_positive_int,
+                     help="shard sweeps over the first N devices (default: all); see 'jaxopt-course devices'")
+    sub.add_parser("devices", help="list the devices that sweeps shard over")
     return parser
 
 
@@ -67,12 +74,36 @@ def _prepare_out_dir(path: Path) -> Path:
     return path
 
 
+def _run_record(experiment, config, quick: bool, seed: int, x64: bool) -> dict:
+    """What identifies a run: resuming or reusing results requires all of it to match."""
+    from jaxopt_course.results import to_jsonable
+
+    return to_jsonable({"id": experiment.id, "quick": quick, "seed": seed, "x64": x64, "config": config})
+
+
+def _check_resume(chunks: Path, identity: dict) -> None:
+    """Refuse to resume over chunks written by another configuration (UsageError)."""
+    import json
+
+    stored = chunks / "run.json"
+    if stored.exists() and json.loads(stored.read_text()) != identity:
+        raise UsageError(f"cannot resume: {chunks.parent} holds a run with a different configuration "
+                         "(rerun without --resume to start afresh)")
+
+
 def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 0, out: Path = Path("results"),
-                   x64: bool = False) -> Path:
-    """Run one experiment and write ``out/ID/results.json``, ``data.npz`` and figures; return the dir."""
+                   x64: bool = False, resume: bool = False, chunk_seeds: int = 128, devices=None) -> Path:
+    """Run one experiment and write ``out/ID/results.json``, ``data.npz`` and figures; return the dir.
+
+    Sweeps write their completed chunks to ``out/ID/.chunks`` as they go; with
+    ``resume`` an interrupted run continues from them. They are removed on success.
+    """
+    import shutil
+
     import jax
 
-    from jaxopt_course import experiments, precision
+    from jaxopt_course import checkpoint, experiments, precision
+    from jaxopt_course import run as runner
     from jaxopt_course.progress import log
     from jaxopt_course.results import save_npz, versions, write_json
 
@@ -80,10 +111,17 @@ def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 
     config = experiments.make_config(experiment, quick=quick, seeds=seeds)
     out_dir = _prepare_out_dir(Path(out) / experiment.id)
     precision.set_x64(x64)
+    identity = _run_record(experiment, config, quick, seed, x64)
+    chunks = out_dir / ".chunks"
+    if resume:
+        _check_resume(chunks, identity)
+    used = _select_devices(devices)
     log(f"{experiment.id}: {experiment.description} ({'quick' if quick else 'full'}, seed {seed}"
-        f"{', float64' if x64 else ''})")
+        f"{', float64' if x64 else ''}, {len(used)} device(s))")
     start = time.perf_counter()
-    results = experiment.run(config, jax.random.key(seed))
+    with checkpoint.checkpointing(chunks, resume=resume, chunk_seeds=chunk_seeds), runner.using_devices(used):
+        write_json(chunks / "run.json", identity)
+        results = experiment.run(config, jax.random.key(seed))
     wall = time.perf_counter() - start
     figures = experiment.plot(results, out_dir)
     save_npz(out_dir / "data.npz", results.data)
@@ -95,15 +133,40 @@ def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 
         "x64": x64,
         "config": config,
         "versions": versions(),
-        "devices": [str(d) for d in jax.devices()],
+        "devices": [str(d) for d in used],
         "wall_time_s": round(wall, 3),
         "diverged": results.diverged,
         "figures": [Path(f).name for f in figures],
         "metrics": results.metrics,
     }
     write_json(out_dir / "results.json", record)
+    shutil.rmtree(chunks, ignore_errors=True)
     log(f"{experiment.id}: done in {wall:.2f} s -> {out_dir}")
     return out_dir
+
+
+def _select_devices(count):
+    """The first ``count`` devices (all when None); UsageError if there are fewer."""
+    import jax
+
+    devices = jax.devices()
+    if count is None:
+        return devices
+    if count > len(devices):
+        raise UsageError(f"--devices {count}: only {len(devices)} device(s) available ({devices[0].platform})")
+    return devices[:count]
+
+
+def _cmd_devices() -> int:
+    """Print the devices sweeps shard over."""
+    import jax
+
+    devices = jax.devices()
+    print(f"{len(devices)} device(s), platform {devices[0].platform}, process {jax.process_index()} of "
+          f"{jax.process_count()}")
+    for d in devices:
+        print(f"  {d}")
+    return 0
 
 
 def _cmd_list() -> int:
@@ -127,7 +190,8 @@ def _cmd_run(args) -> int:
             raise UsageError(str(err)) from None
     _prepare_out_dir(args.out)
     for exp_id in ids:
-        run_experiment(exp_id, quick=args.quick, seeds=args.seeds, seed=args.seed, out=args.out, x64=args.x64)
+        run_experiment(exp_id, quick=args.quick, seeds=args.seeds, seed=args.seed, out=args.out, x64=args.x64,
+                       resume=args.resume, chunk_seeds=args.chunk_seeds, devices=args.devices)
     return 0
 
 
@@ -138,6 +202,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "list":
             return _cmd_list()
+        if args.command == "devices":
+            return _cmd_devices()
         return _cmd_run(args)
     except (UsageError, ValueError) as err:
         print(f"jaxopt-course: error: {err}", file=sys.stderr)

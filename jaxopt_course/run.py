@@ -20,6 +20,8 @@ unrecorded steps, even for a batch of seeds).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -28,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxopt_course import checkpoint
 from jaxopt_course.optim.averaging import IterateAverage, average_init, average_update
 from jaxopt_course.optim.base import GradientTransformation, apply_updates
 
@@ -253,9 +256,29 @@ def seed_keys(seed: int, num_seeds: int) -> jax.Array:
     return jax.random.split(jax.random.key(seed), int(num_seeds))
 
 
+_DEVICES: contextvars.ContextVar = contextvars.ContextVar("jaxopt_course_devices", default=None)
+
+
+@contextlib.contextmanager
+def using_devices(devices):
+    """Make sweeps in the block shard over ``devices`` (a list of jax devices) by default."""
+    if not devices:
+        raise ValueError("using_devices needs at least one device")
+    token = _DEVICES.set(list(devices))
+    try:
+        yield
+    finally:
+        _DEVICES.reset(token)
+
+
+def sweep_devices() -> list:
+    """The devices sweeps shard over now: those set by ``using_devices``, else all."""
+    return _DEVICES.get() or jax.devices()
+
+
 def seed_mesh(devices=None) -> Mesh:
-    """A 1-D mesh named 'seeds' over the given (default: all) devices."""
-    devices = jax.devices() if devices is None else list(devices)
+    """A 1-D mesh named 'seeds' over the given devices (default: ``sweep_devices()``)."""
+    devices = sweep_devices() if devices is None else list(devices)
     return Mesh(np.asarray(devices), ("seeds",))
 
 
@@ -281,9 +304,21 @@ def sweep(fn: Callable, keys: jax.Array, *args, devices=None):
     count (the axis is padded, then trimmed). ``args`` are shared by all seeds.
     ``fn`` must be hashable (a function or ``functools.partial`` of one) so that the
     compiled program is reused by later calls with the same ``fn``.
+
+    Inside ``checkpoint.checkpointing(...)`` the seeds are processed in chunks, each
+    written to disk when complete and reused on resume (see ``jaxopt_course.checkpoint``).
     """
     if keys.ndim != 1:
         raise ValueError(f"keys must be a 1-D array of keys, got shape {keys.shape}")
+    compute = functools.partial(_sweep_now, fn, args=args, devices=devices)
+    policy = checkpoint.active()
+    if policy is None:
+        return compute(keys)
+    return checkpoint.chunked_sweep(policy, fn, keys, args, compute)
+
+
+def _sweep_now(fn: Callable, keys: jax.Array, args: tuple, devices=None):
+    """One jit(vmap(fn)) call over ``keys``, the seed axis sharded over the devices."""
     mesh = seed_mesh(devices)
     n = keys.shape[0]
     padded = _pad_leading(keys, mesh.size)

@@ -1,0 +1,70 @@
+"""Interrupted runs resume from their last completed chunk and end with the same numbers."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxopt_course import checkpoint, cli
+from jaxopt_course import run as runner
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["run", "P3", "--quick", "--seeds", "12", "--chunk-seeds", "4"]
+
+
+def _metrics(out: Path) -> dict:
+    return json.loads((out / "P3" / "results.json").read_text())["metrics"]
+
+
+def test_killed_run_resumes_to_identical_results(tmp_path, capsys):
+    assert cli.main(ARGS + ["--out", str(tmp_path / "whole")]) == 0
+    interrupted = tmp_path / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "jaxopt_course", *ARGS, "--out", str(interrupted)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    chunks = interrupted / "P3" / ".chunks"
+    deadline = time.monotonic() + 240
+    while len(list(chunks.glob("sweep*_chunk*.npz"))) < 5 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(list(chunks.glob("sweep*_chunk*.npz")))
+    assert 5 <= done < 18, "the run should have been killed mid-way (18 chunks in all)"
+    assert not (interrupted / "P3" / "results.json").exists()
+    capsys.readouterr()
+    assert cli.main(ARGS + ["--out", str(interrupted), "--resume"]) == 0
+    assert capsys.readouterr().err.count("reused from") == done
+    assert _metrics(interrupted) == _metrics(tmp_path / "whole")
+    assert not chunks.exists()
+
+
+def test_resume_with_other_config_is_refused(tmp_path, capsys):
+    chunks = tmp_path / "P3" / ".chunks"
+    chunks.mkdir(parents=True)
+    (chunks / "run.json").write_text(json.dumps({"id": "P3", "seed": 99}))
+    assert cli.main(ARGS + ["--out", str(tmp_path), "--resume"]) == 2
+    assert "different configuration" in capsys.readouterr().err
+
+
+def _noisy(key, scale):
+    return runner.run(lambda s, k, n: s + scale * n, np.float32(0.0), 100, metrics=lambda s: {"x": s},
+                      key=key, sample=lambda k, n: __import__("jax").random.normal(k, (n,)), chunk=32).state
+
+
+def test_chunked_sweep_equals_one_call_and_detects_foreign_chunks(tmp_path):
+    keys = runner.seed_keys(5, 10)
+    whole = np.asarray(runner.sweep(_noisy, keys, 1.5))
+    with checkpoint.checkpointing(tmp_path, chunk_seeds=4):
+        chunked = runner.sweep(_noisy, keys, 1.5)
+    np.testing.assert_array_equal(chunked, whole)
+    assert len(list(tmp_path.glob("sweep0_chunk*.npz"))) == 3
+    with checkpoint.checkpointing(tmp_path, resume=True, chunk_seeds=4):
+        np.testing.assert_array_equal(runner.sweep(_noisy, keys, 1.5), whole)
+    with pytest.raises(checkpoint.ResumeMismatch):
+        with checkpoint.checkpointing(tmp_path, resume=True, chunk_seeds=4):
+            runner.sweep(_noisy, keys, 2.5)  # another scale: another computation
