@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
 COURSE_NUM_POINTS = 7
+MAX_DEGREE = 1000  # x^n under/overflows float32 for |x| != 1 long before this
 
 
 def course_data(num_points: int = COURSE_NUM_POINTS, dtype=None) -> tuple[jax.Array, jax.Array]:
@@ -33,11 +34,12 @@ def target_function(x: jax.Array) -> jax.Array:
 
 def features(x: jax.Array, degree: int) -> jax.Array:
     """phi(x) = [1, x, ..., x^n] for each point: the N x (n+1) Vandermonde matrix X."""
-    if isinstance(degree, bool) or int(degree) != degree or degree < 0:
-        raise ValueError(f"degree must be a non-negative integer, got {degree!r}")
+    if isinstance(degree, bool) or not float(degree).is_integer() or not 0 <= degree <= MAX_DEGREE:
+        raise ValueError(f"degree must be an integer in [0, {MAX_DEGREE}], got {degree!r}")
     x = jnp.asarray(x)
     if x.ndim != 1:
         raise ValueError(f"x must be 1-D, got shape {x.shape}")
+    _check_finite("x", x)
     return x[:, None] ** jnp.arange(int(degree) + 1, dtype=x.dtype)[None, :]
 
 
@@ -49,14 +51,31 @@ def polyval(theta: jax.Array, x: jax.Array) -> jax.Array:
     return features(x, theta.shape[0] - 1) @ theta
 
 
+def _check_finite(name: str, a) -> None:
+    """Raise ValueError if a concrete (not traced) array has inf/NaN entries.
+
+    Under jit the values are unknown; there non-finite numbers propagate and the
+    runner reports the run as diverged.
+    """
+    if isinstance(a, jax.core.Tracer) or not jnp.issubdtype(jnp.asarray(a).dtype, jnp.inexact):
+        return
+    if not bool(jnp.all(jnp.isfinite(a))):
+        raise ValueError(f"{name} has inf or NaN entries")
+
+
 def _check(theta, X, y):
-    """Raise ValueError unless theta is (d,), X is (N, d) and y is (N,)."""
+    """Raise ValueError unless theta is (d,), X is (N, d) with N >= 1, y is (N,), all finite."""
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (N, d), got shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"empty data: X has shape {X.shape}")
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
         raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
     if theta is not None and (theta.ndim != 1 or theta.shape[0] != X.shape[1]):
         raise ValueError(f"theta must have shape ({X.shape[1]},), got {theta.shape}")
+    for name, a in (("theta", theta), ("X", X), ("y", y)):
+        if a is not None:
+            _check_finite(name, a)
 
 
 def loss(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
@@ -85,25 +104,43 @@ def grad_i(theta: jax.Array, X: jax.Array, y: jax.Array, i) -> jax.Array:
     return 2.0 * (X[i] @ theta - y[i]) * X[i]
 
 
+def _for_lapack(*arrays):
+    """The arrays promoted to at least float32: LAPACK has no integer or half-precision routines."""
+    dtype = jnp.promote_types(jnp.result_type(*arrays), jnp.float32)
+    return tuple(jnp.asarray(a, dtype) for a in arrays)
+
+
+def _check_matrix(X) -> None:
+    """Raise ValueError unless X is a finite, non-empty 2-D array."""
+    _check(None, X, jnp.zeros(X.shape[0], X.dtype) if X.ndim == 2 else X)
+
+
 def hessian(X: jax.Array) -> jax.Array:
     """nabla^2 f = 2/N X^T X (constant in theta)."""
+    _check_matrix(X)
     return (2.0 / X.shape[0]) * (X.T @ X)
 
 
 def smoothness(X: jax.Array) -> jax.Array:
     """beta = 2/N ||X^T X||_2 = 2/N sigma_max(X)^2 (spectral norm, not Frobenius)."""
+    _check_matrix(X)
+    (X,) = _for_lapack(X)
     return (2.0 / X.shape[0]) * jnp.linalg.norm(X, ord=2) ** 2
 
 
 def frobenius_smoothness(X: jax.Array) -> jax.Array:
     """2/N ||X^T X||_F: the common mistake, an upper bound on beta (kept to show the gap)."""
+    _check_matrix(X)
     return (2.0 / X.shape[0]) * jnp.linalg.norm(X.T @ X, ord="fro")
 
 
 def _diag_or_matrix_sqrt(h_inv: jax.Array, d: int) -> jax.Array:
     """A factor L with L L^T = H^{-1}: sqrt of a diagonal, or a Cholesky factor."""
     h_inv = jnp.asarray(h_inv)
+    _check_finite("h_inv", h_inv)
     if h_inv.shape == (d,):
+        if not isinstance(h_inv, jax.core.Tracer) and not bool(jnp.all(h_inv > 0)):
+            raise ValueError("h_inv must be positive (H^{-1} positive definite)")
         return jnp.diag(jnp.sqrt(h_inv))
     if h_inv.shape == (d, d):
         return jnp.linalg.cholesky(h_inv)
@@ -112,6 +149,8 @@ def _diag_or_matrix_sqrt(h_inv: jax.Array, d: int) -> jax.Array:
 
 def scaled_smoothness(X: jax.Array, h_inv: jax.Array) -> jax.Array:
     """beta_H = 2/N ||H^{-1/2} X^T X H^{-1/2}||_2 = 2/N sigma_max(X L)^2, L L^T = H^{-1}."""
+    _check_matrix(X)
+    X, h_inv = _for_lapack(X, h_inv)
     L = _diag_or_matrix_sqrt(h_inv, X.shape[1])
     return (2.0 / X.shape[0]) * jnp.linalg.norm(X @ L, ord=2) ** 2
 
@@ -125,12 +164,14 @@ def unique_solution(X: jax.Array, y: jax.Array) -> jax.Array:
             f"the minimizer is not unique: {n_points} points for {dim} parameters "
             "(over-parameterized); use min_norm_solution or projection"
         )
+    X, y = _for_lapack(X, y)
     Q, R = jnp.linalg.qr(X)
     return solve_triangular(R, Q.T @ y, lower=False)
 
 
 def _project(B: jax.Array, residual: jax.Array) -> jax.Array:
     """B^T (B B^T)^{-1} r, computed as Q R^{-T} r with B^T = QR."""
+    B, residual = _for_lapack(B, residual)
     Q, R = jnp.linalg.qr(B.T)
     return Q @ solve_triangular(R.T, residual, lower=True)
 
@@ -149,6 +190,7 @@ def _check_over(X, y, a):
 def projection(X: jax.Array, y: jax.Array, a: jax.Array) -> jax.Array:
     """theta* = a - X^T (X X^T)^{-1} (X a - y): Euclidean projection of a onto {X theta = y}."""
     _check_over(X, y, a)
+    X, y, a = _for_lapack(X, y, a)
     return a - _project(X, X @ a - y)
 
 
@@ -164,16 +206,22 @@ def scaled_projection(X: jax.Array, y: jax.Array, h_inv: jax.Array, a: jax.Array
     ``h_inv`` is the diagonal of H^{-1} (shape (d,)) or a full SPD matrix.
     """
     _check_over(X, y, a)
+    X, y, a, h_inv = _for_lapack(X, y, a, h_inv)
     L = _diag_or_matrix_sqrt(h_inv, X.shape[1])
     return a - L @ _project(X @ L, X @ a - y)
 
 
 def suboptimality(theta: jax.Array, X: jax.Array, theta_star: jax.Array) -> jax.Array:
     """f(theta) - f* = 1/N ||X (theta - theta*)||^2, exact for any minimizer theta* and never negative."""
+    _check(theta, X, jnp.zeros(X.shape[0], X.dtype) if X.ndim == 2 else X)
+    if theta_star.shape != theta.shape:
+        raise ValueError(f"theta_star must have shape {theta.shape}, got {theta_star.shape}")
     r = X @ (theta - theta_star)
     return jnp.mean(r * r)
 
 
 def sample_indices(key: jax.Array, num: int, num_points: int) -> jax.Array:
     """num i.i.d. indices uniform on {0, ..., N-1}: the SGD sampling of f_i."""
+    if int(num_points) != num_points or num_points < 1:
+        raise ValueError(f"num_points must be a positive integer, got {num_points!r}")
     return jax.random.randint(key, (num,), 0, num_points)
