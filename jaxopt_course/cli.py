@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MARKER = ".jaxopt-course"
+
+
 def _prepare_out_dir(path: Path) -> Path:
     """Create the output directory and make sure it is writable (UsageError otherwise)."""
     try:
@@ -71,6 +74,16 @@ def _prepare_out_dir(path: Path) -> Path:
         raise UsageError(f"cannot create output directory {path}: {err.strerror or err}") from None
     if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
         raise UsageError(f"output directory {path} is not writable")
+    return path
+
+
+def _claim_out_root(path: Path) -> Path:
+    """The top-level --out directory: new, empty or already ours (marked), never someone else's."""
+    if path.is_dir() and any(path.iterdir()) and not (path / MARKER).exists():
+        raise UsageError(f"{path} exists and holds files that jaxopt-course did not write; "
+                         "choose another --out (or an empty directory)")
+    _prepare_out_dir(path)
+    (path / MARKER).touch()
     return path
 
 
@@ -188,7 +201,7 @@ def _cmd_run(args) -> int:
             experiments.get(exp_id)
         except ValueError as err:
             raise UsageError(str(err)) from None
-    _prepare_out_dir(args.out)
+    _claim_out_root(args.out)
     for exp_id in ids:
         run_experiment(exp_id, quick=args.quick, seeds=args.seeds, seed=args.seed, out=args.out, x64=args.x64,
                        resume=args.resume, chunk_seeds=args.chunk_seeds, devices=args.devices)

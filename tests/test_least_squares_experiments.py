@@ -111,6 +111,19 @@ def test_cli_unwritable_output_exits_2(tmp_path, capsys):
     assert "cannot create output directory" in capsys.readouterr().err
 
 
+def test_cli_refuses_a_foreign_output_directory(tmp_path, capsys):
+    (tmp_path / "thesis.tex").write_text("someone else's work")
+    assert cli.main(["run", "P1", "--quick", "--out", str(tmp_path)]) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.tex"]
+
+
+def test_cli_reuses_its_own_output_directory(tmp_path):
+    assert cli.main(["run", "P1", "--quick", "--out", str(tmp_path)]) == 0
+    assert cli.main(["run", "P1", "--quick", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "P1" / "results.json").exists()
+
+
 class _noop:
     def __enter__(self):
         return self

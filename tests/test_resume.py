@@ -46,6 +46,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path, capsys):
 def test_resume_with_other_config_is_refused(tmp_path, capsys):
     chunks = tmp_path / "P3" / ".chunks"
     chunks.mkdir(parents=True)
+    (tmp_path / cli.MARKER).touch()  # an earlier, interrupted run of ours
     (chunks / "run.json").write_text(json.dumps({"id": "P3", "seed": 99}))
     assert cli.main(ARGS + ["--out", str(tmp_path), "--resume"]) == 2
     assert "different configuration" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 COURSE_NUM_POINTS = 7
@@ -57,9 +58,10 @@ def _check_finite(name: str, a) -> None:
     Under jit the values are unknown; there non-finite numbers propagate and the
     runner reports the run as diverged.
     """
-    if isinstance(a, jax.core.Tracer) or not jnp.issubdtype(jnp.asarray(a).dtype, jnp.inexact):
+    if isinstance(a, jax.core.Tracer):
         return
-    if not bool(jnp.all(jnp.isfinite(a))):
+    values = np.asarray(a)  # NumPy: a jnp op would be staged when called while tracing
+    if np.issubdtype(values.dtype, np.inexact) and not np.all(np.isfinite(values)):
         raise ValueError(f"{name} has inf or NaN entries")
 
 
@@ -104,8 +106,9 @@ def grad_i(theta: jax.Array, X: jax.Array, y: jax.Array, i) -> jax.Array:
     return 2.0 * (X[i] @ theta - y[i]) * X[i]
 
 
-def _for_lapack(*arrays):
-    """The arrays promoted to at least float32: LAPACK has no integer or half-precision routines."""
+def _at_least_float32(*arrays):
+    """The arrays promoted to at least float32: LAPACK has no integer or half-precision
+    routines, and float16 overflows in X^T X for entries of order 10."""
     dtype = jnp.promote_types(jnp.result_type(*arrays), jnp.float32)
     return tuple(jnp.asarray(a, dtype) for a in arrays)
 
@@ -118,19 +121,21 @@ def _check_matrix(X) -> None:
 def hessian(X: jax.Array) -> jax.Array:
     """nabla^2 f = 2/N X^T X (constant in theta)."""
     _check_matrix(X)
+    (X,) = _at_least_float32(X)
     return (2.0 / X.shape[0]) * (X.T @ X)
 
 
 def smoothness(X: jax.Array) -> jax.Array:
     """beta = 2/N ||X^T X||_2 = 2/N sigma_max(X)^2 (spectral norm, not Frobenius)."""
     _check_matrix(X)
-    (X,) = _for_lapack(X)
+    (X,) = _at_least_float32(X)
     return (2.0 / X.shape[0]) * jnp.linalg.norm(X, ord=2) ** 2
 
 
 def frobenius_smoothness(X: jax.Array) -> jax.Array:
     """2/N ||X^T X||_F: the common mistake, an upper bound on beta (kept to show the gap)."""
     _check_matrix(X)
+    (X,) = _at_least_float32(X)
     return (2.0 / X.shape[0]) * jnp.linalg.norm(X.T @ X, ord="fro")
 
 
@@ -139,7 +144,7 @@ def _diag_or_matrix_sqrt(h_inv: jax.Array, d: int) -> jax.Array:
     h_inv = jnp.asarray(h_inv)
     _check_finite("h_inv", h_inv)
     if h_inv.shape == (d,):
-        if not isinstance(h_inv, jax.core.Tracer) and not bool(jnp.all(h_inv > 0)):
+        if not isinstance(h_inv, jax.core.Tracer) and not np.all(np.asarray(h_inv) > 0):
             raise ValueError("h_inv must be positive (H^{-1} positive definite)")
         return jnp.diag(jnp.sqrt(h_inv))
     if h_inv.shape == (d, d):
@@ -150,7 +155,7 @@ def _diag_or_matrix_sqrt(h_inv: jax.Array, d: int) -> jax.Array:
 def scaled_smoothness(X: jax.Array, h_inv: jax.Array) -> jax.Array:
     """beta_H = 2/N ||H^{-1/2} X^T X H^{-1/2}||_2 = 2/N sigma_max(X L)^2, L L^T = H^{-1}."""
     _check_matrix(X)
-    X, h_inv = _for_lapack(X, h_inv)
+    X, h_inv = _at_least_float32(X, h_inv)
     L = _diag_or_matrix_sqrt(h_inv, X.shape[1])
     return (2.0 / X.shape[0]) * jnp.linalg.norm(X @ L, ord=2) ** 2
 
@@ -164,14 +169,14 @@ def unique_solution(X: jax.Array, y: jax.Array) -> jax.Array:
             f"the minimizer is not unique: {n_points} points for {dim} parameters "
             "(over-parameterized); use min_norm_solution or projection"
         )
-    X, y = _for_lapack(X, y)
+    X, y = _at_least_float32(X, y)
     Q, R = jnp.linalg.qr(X)
     return solve_triangular(R, Q.T @ y, lower=False)
 
 
 def _project(B: jax.Array, residual: jax.Array) -> jax.Array:
     """B^T (B B^T)^{-1} r, computed as Q R^{-T} r with B^T = QR."""
-    B, residual = _for_lapack(B, residual)
+    B, residual = _at_least_float32(B, residual)
     Q, R = jnp.linalg.qr(B.T)
     return Q @ solve_triangular(R.T, residual, lower=True)
 
@@ -190,7 +195,7 @@ def _check_over(X, y, a):
 def projection(X: jax.Array, y: jax.Array, a: jax.Array) -> jax.Array:
     """theta* = a - X^T (X X^T)^{-1} (X a - y): Euclidean projection of a onto {X theta = y}."""
     _check_over(X, y, a)
-    X, y, a = _for_lapack(X, y, a)
+    X, y, a = _at_least_float32(X, y, a)
     return a - _project(X, X @ a - y)
 
 
@@ -206,7 +211,7 @@ def scaled_projection(X: jax.Array, y: jax.Array, h_inv: jax.Array, a: jax.Array
     ``h_inv`` is the diagonal of H^{-1} (shape (d,)) or a full SPD matrix.
     """
     _check_over(X, y, a)
-    X, y, a, h_inv = _for_lapack(X, y, a, h_inv)
+    X, y, a, h_inv = _at_least_float32(X, y, a, h_inv)
     L = _diag_or_matrix_sqrt(h_inv, X.shape[1])
     return a - L @ _project(X @ L, X @ a - y)
 
