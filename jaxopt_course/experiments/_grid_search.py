@@ -63,6 +63,12 @@ def _split_mse(params, hidden: int, splits: diabetes.Splits) -> dict:
     return {name: linear_network.mse(params, hidden, x, y) for name, (x, y) in pairs.items()}
 
 
+def training_diverged(params, hidden: int, splits: diabetes.Splits, threshold: float) -> jax.Array:
+    """True iff a parameter is inf/NaN or the training MSE exceeds ``threshold`` (or is NaN)."""
+    loss = linear_network.mse(params, hidden, splits.x_train, splits.y_train)
+    return not_finite(params) | ~(loss <= threshold)
+
+
 def grid_seed(config, batch_size: int, key: jax.Array, splits: diabetes.Splits):
     """One seed: one initialization and batch order, every learning rate (vmapped), MSEs every epoch."""
     k_init, k_order = jax.random.split(key)
@@ -75,8 +81,7 @@ def grid_seed(config, batch_size: int, key: jax.Array, splits: diabetes.Splits):
         return jax.grad(linear_network.mse)(params, config.hidden, splits.x_train[idx], splits.y_train[idx])
 
     def diverged(state):
-        loss = linear_network.mse(state.params, config.hidden, splits.x_train, splits.y_train)
-        return not_finite(state.params) | ~(loss <= config.divergence_threshold)
+        return training_diverged(state.params, config.hidden, splits, config.divergence_threshold)
 
     def one(lr):
         opt = optim.sgd(lr)

@@ -319,6 +319,13 @@ def plot_sweep(data: dict, out_path, k: float):
                                          "first_diverged": data["first_diverged"]})
 
 
+def _final_distance(data: dict, i: int, lr_per_gamma) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, SE) of the final ||theta - theta_true|| of method i at the given rate per gamma (NaN: none)."""
+    mean, se = (np.array([data[name][i, j, lr, -1] if lr >= 0 else np.nan for j, lr in enumerate(lr_per_gamma)])
+                for name in ("distance_mean", "distance_se"))
+    return mean, se
+
+
 def plot_distance(data: dict, out_path, course_lr: int, best: np.ndarray, k: float):
     """Final ||theta - theta_true|| per gamma and method, at the course's rate and at each best rate."""
     methods, gammas = list(data["methods"]), data["gammas"]
@@ -326,16 +333,13 @@ def plot_distance(data: dict, out_path, course_lr: int, best: np.ndarray, k: flo
     x, width, saved = np.arange(len(gammas)), 0.8 / len(methods), {}
     for ax, name in zip(axes, ("course", "best")):
         for i, m in enumerate(methods):
-            lr = np.full(len(gammas), course_lr) if name == "course" else best[i]
-            mean = np.array([data["distance_mean"][i, j, l, -1] if l >= 0 else np.nan for j, l in enumerate(lr)])
-            se = np.array([data["distance_se"][i, j, l, -1] if l >= 0 else np.nan for j, l in enumerate(lr)])
-            ok = np.isfinite(mean)
-            ax.bar(x[ok] + (i - (len(methods) - 1) / 2) * width, mean[ok], width, yerr=k * se[ok], capsize=2, color=_COLORS.get(m),
-                   label=m)
+            mean, se = _final_distance(data, i, np.full(len(gammas), course_lr) if name == "course" else best[i])
+            ok, offset = np.isfinite(mean), (i - (len(methods) - 1) / 2) * width
+            ax.bar(x[ok] + offset, mean[ok], width, yerr=k * se[ok], capsize=2, color=_COLORS.get(m), label=m)
             saved[f"{name}_{m}_mean"], saved[f"{name}_{m}_se"] = mean, se
         ax.axhline(float(data["ls_distance"]), color="k", ls="--", lw=0.8, label="least squares")
         ax.set_xticks(x, [f"{g:g}" for g in gammas])
-        title = (f"at lr {data['learning_rates'][course_lr]:g}" if name == "course" else "at each best lr")
+        title = f"at lr {data['learning_rates'][course_lr]:g}" if name == "course" else "at each best lr"
         plotting.label(ax, r"$\gamma$", r"$\|\theta_T-\theta_{true}\|_2$", f"final distance {title} "
                        f"(mean $\\pm$ {k:g} SE; missing bar = diverged)", logy=True)
     return plotting.save(fig, out_path, saved)
