@@ -143,6 +143,7 @@ def test_diabetes_splits_partition_and_standardize(getkey):
 
 def test_linear_network_parameters_and_mse(getkey):
     params = linear_network.init(getkey(), 10, 32)
+    assert all(p.dtype == np.float32 for p in jax.tree.leaves(params))
     assert sum(p.size for p in jax.tree.leaves(params)) == 10 * 32 + 32 + 32 + 1
     x, y = jax.random.normal(getkey(), (7, 10)), jax.random.normal(getkey(), (7,))
     p = params["params"]
@@ -193,6 +194,8 @@ def test_r2_bookkeeping_on_synthetic_runs(getkey, tmp_path):
     best = metrics["best"]
     assert (best["lr"], best["batch_size"], best["epochs"]) == (0.1, 64, 2)
     assert metrics["num_diverged"] == len(gs.grid_divergences(summary, config)) == 3
+    # within one SE (0.0058) of 0.11: only (0.1, 64, 2) itself, never listed as its own rival
+    assert metrics["within_one_stderr_of_best"] == []
     assert all(_finite_numbers(r) for r in metrics["table"])
     # the validation curve of (64, 0.1) stops before the divergence: epochs 0, 1, 2 = steps 0, 4, 8 < 10
     np.testing.assert_array_equal(np.isfinite(summary["curve_mean"][0, 1]), [1, 1, 1, 0, 0])

@@ -10,6 +10,7 @@ the epochs axis of the grid is read off those curves. Table arrays are indexed
 from __future__ import annotations
 
 import math
+import operator
 
 import jax
 import jax.numpy as jnp
@@ -73,7 +74,7 @@ def grid_seed(config, batch_size: int, key: jax.Array, splits: diabetes.Splits):
     """One seed: one initialization and batch order, every learning rate (vmapped), MSEs every epoch."""
     k_init, k_order = jax.random.split(key)
     num_train = splits.x_train.shape[0]
-    params0 = linear_network.init(k_init, splits.x_train.shape[1], config.hidden)
+    params0 = linear_network.init(k_init, splits.x_train.shape[1], config.hidden, splits.x_train.dtype)
     per_epoch = steps_per_epoch(num_train, batch_size)
     total = per_epoch * max(config.epochs)
 
@@ -95,7 +96,7 @@ def grid_seed(config, batch_size: int, key: jax.Array, splits: diabetes.Splits):
 
 
 def ols_baseline(splits: diabetes.Splits) -> dict:
-    """Validation and test MSE of ordinary least squares with an intercept (the same function class)."""
+    """Train, validation and test MSE of least squares with an intercept (the network's function class)."""
     def design(x):
         return jnp.concatenate([jnp.ones((x.shape[0], 1), x.dtype), x], axis=1)
 
@@ -174,14 +175,14 @@ def _row(summary: dict, config, i: int, j: int, k: int) -> dict:
 
 def grid_metrics(summary: dict, config, splits: diabetes.Splits) -> dict:
     """results.json metrics: data description, OLS baseline, the chosen configuration, the full table."""
-    shape = summary["first"].shape
-    table = [_row(summary, config, *idx) for idx in np.ndindex(*shape)]
+    table = [_row(summary, config, *idx) for idx in np.ndindex(*summary["first"].shape)]
     best = None if summary["best"] is None else _row(summary, config, *summary["best"])
     close = []
     if best is not None:
         best["test_mse_raw_units"] = best["test_mse"] * float(splits.y_std) ** 2
-        close = [r for r in table if "diverged" not in r and r is not table[np.ravel_multi_index(
-            summary["best"], shape)] and r["val_mse"] <= best["val_mse"] + best["val_stderr"]]
+        config_of = operator.itemgetter("lr", "batch_size", "epochs")
+        close = [r for r in table if "diverged" not in r and config_of(r) != config_of(best)
+                 and r["val_mse"] <= best["val_mse"] + best["val_stderr"]]
     return {"data": {"description": DATA_NOTE, "n_train": int(splits.x_train.shape[0]),
                      "n_val": int(splits.x_val.shape[0]), "n_test": int(splits.x_test.shape[0]),
                      "target_std_train": float(splits.y_std), "standardized": "features and target, train stats"},

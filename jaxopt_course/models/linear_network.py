@@ -23,11 +23,16 @@ class TwoLayerLinear(nn.Module):
         return nn.Dense(1, name="output")(h)[..., 0]
 
 
-def init(key: jax.Array, num_features: int, hidden: int):
-    """{'params': {'hidden': {kernel W1 (p, h), bias b1 (h,)}, 'output': {kernel w2 (h, 1), bias b2 (1,)}}}."""
+def init(key: jax.Array, num_features: int, hidden: int, dtype=None):
+    """{'params': {'hidden': {kernel W1 (p, h), bias b1 (h,)}, 'output': {kernel w2 (h, 1), bias b2 (1,)}}}.
+
+    The parameters have the default float dtype (float64 under ``--x64``) unless ``dtype`` is given.
+    """
     if int(hidden) != hidden or hidden < 1:
         raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
-    return TwoLayerLinear(int(hidden)).init(key, jnp.zeros((1, num_features)))
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    params = TwoLayerLinear(int(hidden)).init(key, jnp.zeros((1, num_features), dtype))
+    return jax.tree.map(lambda p: p.astype(dtype), params)
 
 
 def mse(params, hidden: int, x: jax.Array, y: jax.Array) -> jax.Array:
