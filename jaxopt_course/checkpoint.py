@@ -86,7 +86,8 @@ def fingerprint(fn, keys: jax.Array, args: tuple) -> str:
     """SHA-256 of the computation: the function with its bound config, the key data, the args."""
     h = hashlib.sha256(describe(fn).encode())
     h.update(np.asarray(jax.random.key_data(keys)).tobytes())
-    for a in args:
+    h.update(str(jax.tree.structure(args)).encode())
+    for a in jax.tree.leaves(args):
         arr = np.asarray(a)
         h.update(str((arr.dtype, arr.shape)).encode())
         h.update(arr.tobytes())

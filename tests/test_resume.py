@@ -53,6 +53,8 @@ def test_resume_with_other_config_is_refused(tmp_path, capsys):
 
 
 def _noisy(key, scale):
+    if isinstance(scale, dict):  # shared arguments may be any pytree
+        scale = scale["a"] * scale["b"][0]
     return runner.run(lambda s, k, n: s + scale * n, np.float32(0.0), 100, metrics=lambda s: {"x": s},
                       key=key, sample=lambda k, n: __import__("jax").random.normal(k, (n,)), chunk=32).state
 
@@ -69,3 +71,6 @@ def test_chunked_sweep_equals_one_call_and_detects_foreign_chunks(tmp_path):
     with pytest.raises(checkpoint.ResumeMismatch):
         with checkpoint.checkpointing(tmp_path, resume=True, chunk_seeds=4):
             runner.sweep(_noisy, keys, 2.5)  # another scale: another computation
+    tree = {"a": np.float32(0.5), "b": (np.float32(3.0), np.zeros(2))}
+    with checkpoint.checkpointing(tmp_path / "tree", chunk_seeds=4):
+        np.testing.assert_array_equal(runner.sweep(_noisy, keys, tree), whole)
