@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_course import optim, plotting
+from jaxopt_course.experiments._nonconvex import check_positive, check_positive_int
 from jaxopt_course.experiments.registry import Experiment, Results, register
 from jaxopt_course.problems import finite_sum_1d as fs
 from jaxopt_course.progress import timed
@@ -47,13 +48,9 @@ class FlatSharpConfig:
     confidence: float = 0.95
 
     def __post_init__(self):
-        _check_positive_int("num_terms", self.num_terms)
-        _check_positive_int("num_steps", self.num_steps)
-        _check_positive_int("seeds", self.seeds)
-        _check_positive_int("num_shown", self.num_shown)
-        _check_positive_int("record_every", self.record_every)
-        if not all(np.isfinite(s) and s > 0 for s in (self.step, *self.step_sizes)):
-            raise ValueError(f"step sizes must be finite and > 0, got {self.step} and {self.step_sizes}")
+        for name in ("num_terms", "num_steps", "seeds", "num_shown", "record_every"):
+            check_positive_int(name, getattr(self, name))
+        check_positive("step and step_sizes", (self.step, *self.step_sizes))
         if not 0.0 < self.confidence < 1.0:
             raise ValueError(f"confidence must lie in (0, 1), got {self.confidence}")
 
@@ -61,12 +58,6 @@ class FlatSharpConfig:
     def quick(cls) -> "FlatSharpConfig":
         """The same 2000-step runs on 256 seeds and 6 (+ the course's) step sizes."""
         return cls(seeds=256, step_sizes=_log_steps(1e-4, 1e-2, 6), num_shown=4)
-
-
-def _check_positive_int(name: str, value) -> None:
-    """Raise ValueError unless value is a positive integer."""
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -86,7 +77,8 @@ def wilson_interval(successes, trials, confidence: float = 0.95) -> tuple[np.nda
     denom = 1.0 + z * z / n
     center = (p + z * z / (2 * n)) / denom
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0)
+    # The interval always contains p; the min/max only undo rounding at p = 0 or 1.
+    return np.clip(np.minimum(center - half, p), 0.0, 1.0), np.clip(np.maximum(center + half, p), 0.0, 1.0)
 
 
 # ----------------------------------------------------------------------------- runs
@@ -138,6 +130,14 @@ def escape_statistics(final_x: np.ndarray, diverged_at: np.ndarray, confidence: 
     return {"fraction": count / trials, "ci_low": lo, "ci_high": hi, "escaped": count, "trials": trials}
 
 
+@jax.jit
+def _landscape(x_final: jax.Array, phases: jax.Array):
+    """f''(x_final), and f on a grid of [-2, 7] for the figure."""
+    grid = jnp.linspace(-2.0, 7.0, 1801, dtype=phases.dtype)
+    curvature = jax.grad(jax.grad(fs.loss))(x_final, phases)
+    return curvature, grid, jax.vmap(fs.loss, (0, None))(grid, phases)
+
+
 def run_flat_sharp(config: FlatSharpConfig, key: jax.Array) -> Results:
     """F1: the GD line, SGD over seeds x step sizes (one vmapped run) and the escape curve."""
     phase_key, sgd_key = jax.random.split(key)
@@ -152,19 +152,18 @@ def run_flat_sharp(config: FlatSharpConfig, key: jax.Array) -> Results:
     stats = escape_statistics(final_x, diverged_at, config.confidence)
     course = int(np.argmin(np.abs(steps - config.step)))
     gd_final = float(gd.state.params)
-    curvature = float(jax.grad(jax.grad(fs.loss))(gd.state.params, phases))
-    grid = jnp.linspace(-2.0, 7.0, 1801, dtype=phases.dtype)
+    curvature, landscape_x, landscape_f = _landscape(gd.state.params, phases)
     data = {
         "record_steps": np.asarray(gd.steps), "x_gd": np.asarray(gd.metrics["x"]),
         "x_sgd_shown": np.asarray(sgd.metrics["x"][: config.num_shown, course]),
         "step_sizes": steps, "final_x": final_x, "escape_fraction": stats["fraction"],
         "ci_low": stats["ci_low"], "ci_high": stats["ci_high"],
-        "landscape_x": np.asarray(grid), "landscape_f": np.asarray(jax.vmap(fs.loss, (0, None))(grid, phases)),
+        "landscape_x": np.asarray(landscape_x), "landscape_f": np.asarray(landscape_f),
     }
     metrics = {
         "gd_final_x": gd_final,
         "gd_final_in_sharp_basin": bool(fs.in_sharp_basin(gd_final)),
-        "gd_final_curvature": curvature,
+        "gd_final_curvature": float(curvature),
         "sgd_step": float(steps[course]),
         "sgd_escape_fraction": float(stats["fraction"][course]),
         "sgd_escape_ci": [float(stats["ci_low"][course]), float(stats["ci_high"][course])],
@@ -201,6 +200,7 @@ def _shade_sharp_basin(ax, vertical: bool) -> None:
 
 def plot_flat_sharp(results: Results, out_dir: Path) -> list[Path]:
     """Two figures: landscape + x_k against k (GD and SGD seeds), and the escape curve."""
+    out_dir = Path(out_dir)
     d, m = results.data, results.metrics
     fig, (ax_f, ax_x) = plotting.figure(1, 2)
     ax_f.plot(d["landscape_x"], d["landscape_f"], lw=0.8, label="f(x)")

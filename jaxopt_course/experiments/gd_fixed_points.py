@@ -180,6 +180,7 @@ def run_three_halves(config: ThreeHalvesConfig, key: jax.Array) -> Results:
 
 def plot_three_halves(results: Results, out_dir: Path) -> list[Path]:
     """Exact landings, ejection of the nearest floats, and random starts drawn into the cycle."""
+    out_dir = Path(out_dir)
     d, m = results.data, results.metrics
     mid = len(d["deltas"]) // 2
     delta, floor = d["deltas"][mid], 1e-20
@@ -298,6 +299,7 @@ def run_double_well(config: DoubleWellConfig, key: jax.Array) -> Results:
 
 def plot_double_well(results: Results, out_dir: Path) -> list[Path]:
     """The landscape with the landing, and |x_k| against k (float64, float32, exact 0) with the 3^k law."""
+    out_dir = Path(out_dir)
     d, m = results.data, results.metrics
     fig, (ax_f, ax_k) = plotting.figure(1, 2)
     xs = np.linspace(-2.1, 2.1, 400)

@@ -91,20 +91,30 @@ def _plateau_sweep(rates: jax.Array, config: PlateauConfig) -> dict:
     return {name: jax.vmap(_plateau_run, in_axes=(0, None, None))(rates, config, name) for name in SCHEDULES}
 
 
-def classify(diverged_at: int, stopped_at: int, final_x: float, shelf: float) -> str:
-    """'diverged', 'converged' (tolerance met), 'stuck on the plateau' (x_T > a/2) or 'oscillating'."""
+def final_step(schedule: str, gamma0: float, num_steps: int, period: int) -> float:
+    """gamma_{T-1}, the last step a schedule takes (NumPy twin of ``_schedule``)."""
+    k = num_steps - 1
+    return {"constant": gamma0, "staircase": gamma0 / (k // period + 1), "inverse_time": gamma0 / (k + 1)}[schedule]
+
+
+def classify(diverged_at: int, stopped_at: int, final_x: float, last_step: float, config: PlateauConfig) -> str:
+    """'diverged', 'converged' (tolerance met), 'stuck on the plateau' (x_T > a/2), else 'oscillating'
+    if the last step exceeds 2 / f''(0) (0 is then unstable) or 'too slow' (still on its way)."""
     if diverged_at >= 0:
         return "diverged"
     if stopped_at >= 0:
         return "converged"
-    return "stuck on the plateau" if final_x > shelf / 2 else "oscillating"
+    if final_x > config.shelf / 2:
+        return "stuck on the plateau"
+    return "oscillating" if last_step > 2.0 / (config.shelf**2 + config.tilt) else "too slow"
 
 
-def _schedule_summary(trace, rates: np.ndarray, config: PlateauConfig) -> dict:
+def _schedule_summary(name: str, trace, rates: np.ndarray, config: PlateauConfig) -> dict:
     """Per rate: status, iterations to tolerance, divergence step, final x."""
     div, stop = np.asarray(trace.diverged_at), np.asarray(trace.stopped_at)
     final = np.asarray(trace.state.params, dtype=float)
-    status = [classify(d, s, x, config.shelf) for d, s, x in zip(div, stop, final)]
+    last = [final_step(name, r, config.num_steps, config.decay_period) for r in rates]
+    status = [classify(d, s, x, g, config) for d, s, x, g in zip(div, stop, final, last)]
     return {
         "status": status,
         "iterations_to_tolerance": none_if_negative(stop),
@@ -114,6 +124,7 @@ def _schedule_summary(trace, rates: np.ndarray, config: PlateauConfig) -> dict:
         "converged_rates": [float(r) for r, s in zip(rates, status) if s == "converged"],
         "stuck_rates": [float(r) for r, s in zip(rates, status) if s == "stuck on the plateau"],
         "oscillating_rates": [float(r) for r, s in zip(rates, status) if s == "oscillating"],
+        "too_slow_rates": [float(r) for r, s in zip(rates, status) if s == "too slow"],
     }
 
 
@@ -129,7 +140,7 @@ def run_plateau(config: PlateauConfig, key: jax.Array) -> Results:
                "stable_step_at_minimum": 2.0 / (config.shelf**2 + config.tilt)}
     data, diverged = {"rates": rates, "shown_rates": np.asarray(config.shown_rates, float)}, {}
     for name, trace in traces.items():
-        metrics[name] = _schedule_summary(trace, rates, config)
+        metrics[name] = _schedule_summary(name, trace, rates, config)
         data |= {f"{name}_steps": np.asarray(trace.steps)[0], f"{name}_x": np.asarray(trace.metrics["x"]),
                  f"{name}_f": np.asarray(trace.metrics["f"]), f"{name}_diverged_at": np.asarray(trace.diverged_at),
                  f"{name}_stopped_at": np.asarray(trace.stopped_at)}
@@ -154,6 +165,7 @@ def _rescues(metrics: dict, rates: np.ndarray) -> list:
 
 def plot_plateau(results: Results, out_dir: Path) -> list[Path]:
     """Landscape, iterations to tolerance against the rate, and trajectories of chosen rates."""
+    out_dir = Path(out_dir)
     d, m = results.data, results.metrics
     rates = d["rates"]
     fig, (ax_f, ax_n, ax_k) = plotting.figure(1, 3)
@@ -264,6 +276,7 @@ def run_zigzag(config: ZigZagConfig, key: jax.Array) -> Results:
 
 def plot_zigzag(results: Results, out_dir: Path) -> list[Path]:
     """Contours of f with the two GD trajectories."""
+    out_dir = Path(out_dir)
     d, m = results.data, results.metrics
     a, c = np.asarray(m["a"]), np.asarray(m["c"])
     pts = np.concatenate([d["large_x"], d["small_x"]])
@@ -354,7 +367,7 @@ def run_critical_step(config: CriticalStepConfig, key: jax.Array) -> Results:
     c_dist, c_div = np.asarray(course.metrics["distance"], float), np.asarray(course.diverged_at)
     f_dist, f_div = np.asarray(fine.metrics["distance"], float), np.asarray(fine.diverged_at)
     rec = np.asarray(course.steps)[0]  # the same record grid for every vmapped step
-    rho = lambda g: float(tf.contraction_factor(g, hessian))  # noqa: E731
+    rho = lambda g: float(np.max(np.abs(1.0 - g * eig)))  # noqa: E731  (= tf.contraction_factor, on the host)
     metrics = {
         "hessian": np.asarray(hessian, float).tolist(), "hessian_eigenvalues": eig.tolist(),
         "critical_step": critical, "condition_number": float(eig[-1] / eig[0]),
@@ -378,6 +391,7 @@ def run_critical_step(config: CriticalStepConfig, key: jax.Array) -> Results:
 
 def plot_critical_step(results: Results, out_dir: Path) -> list[Path]:
     """||w_k - w*|| against k per step, and the rate max|1 - gamma lambda_i| against gamma with 2/lambda_max."""
+    out_dir = Path(out_dir)
     d, m = results.data, results.metrics
     fig, (ax_d, ax_r) = plotting.figure(1, 2)
     for g, dist, div in zip(d["steps"], d["distance"], d["diverged_at"]):

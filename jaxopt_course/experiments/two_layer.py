@@ -219,6 +219,7 @@ def run_two_layer(config: TwoLayerConfig, key: jax.Array) -> Results:
 
 def plot_two_layer(results: Results, out_dir: Path) -> list[Path]:
     """Risk curves per mode (bands over seeds) with the adaptive step, and a 3-D view of predictions."""
+    out_dir = Path(out_dir)
     d, m = results.data, results.metrics
     fig, axes = plotting.figure(2, 2, width=6.0, height=4.2)
     axes = axes.ravel()

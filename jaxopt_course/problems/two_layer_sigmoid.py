@@ -74,7 +74,7 @@ def _check(params: TwoLayerParams, X: jax.Array, y: jax.Array | None = None) -> 
 def forward(params: TwoLayerParams, X: jax.Array, alpha) -> Forward:
     """v1 = X W1^T + b1, z1 = s(v1), v2 = z1 w2 + b2, y_hat = s(v2), for every row x of X."""
     _check(params, X)
-    v1 = X @ params.W1.T + params.b1
+    v1 = X @ params.W1.T + params.b1[None, :]
     z1 = scaled_sigmoid(v1, alpha)
     v2 = z1 @ params.w2 + params.b2
     return Forward(v1, z1, v2, scaled_sigmoid(v2, alpha))
@@ -97,7 +97,7 @@ def backward(params: TwoLayerParams, X: jax.Array, y: jax.Array, alpha, cache: F
     _check(params, X, y)
     n = X.shape[0]
     delta2 = (cache.y_hat - y) * scaled_sigmoid_grad(cache.v2, alpha)
-    delta1 = delta2[:, None] * params.w2 * scaled_sigmoid_grad(cache.v1, alpha)
+    delta1 = delta2[:, None] * params.w2[None, :] * scaled_sigmoid_grad(cache.v1, alpha)
     return TwoLayerParams(
         W1=delta1.T @ X / n, b1=jnp.mean(delta1, axis=0), w2=cache.z1.T @ delta2 / n, b2=jnp.mean(delta2)
     )
@@ -136,7 +136,7 @@ def _check_sizes(num_hidden: int, dim: int) -> None:
 def hidden_unit_spread(params: TwoLayerParams) -> jax.Array:
     """max_j ||u_j - mean_k u_k||_inf with u_j = (W1_j, b1_j, w2_j): 0 iff all hidden units are equal."""
     units = jnp.concatenate([params.W1, params.b1[:, None], params.w2[:, None]], axis=1)
-    return jnp.max(jnp.abs(units - jnp.mean(units, axis=0)))
+    return jnp.max(jnp.abs(units - jnp.mean(units, axis=0, keepdims=True)))
 
 
 def xor_blobs(key: jax.Array, num_points: int, spread: float = 0.2, dtype=None) -> tuple[jax.Array, jax.Array]:
