@@ -19,6 +19,11 @@ def g6_quick(tmp_path_factory):
     return json.loads((out / "G6" / "results.json").read_text()) | {"dir": out / "G6"}
 
 
+# jit-compiled data and init: one compilation each instead of one per random primitive.
+_blobs = jax.jit(tl.xor_blobs, static_argnums=1)
+_gaussian = jax.jit(tl.gaussian_init, static_argnums=1, static_argnames="scale")
+
+
 @jax.jit
 def _both_gradients(params, X, y, alpha):
     return tl.risk_grad(params, X, y, alpha), jax.grad(tl.risk)(params, X, y, alpha)
@@ -34,8 +39,8 @@ def test_scaled_sigmoid_derivative(x64):
 
 @pytest.mark.parametrize("alpha", [3.0, 10.0])
 def test_backward_equations_equal_jax_grad(x64, getkey, alpha):
-    X, y = tl.xor_blobs(getkey(), 24)
-    params = tl.gaussian_init(getkey(), 5, scale=0.7)
+    X, y = _blobs(getkey(), 24)
+    params = _gaussian(getkey(), 5, scale=0.7)
     hand, auto = _both_gradients(params, X, y, alpha)
     for h, a in zip(hand, auto):
         np.testing.assert_allclose(h, a, rtol=1e-11, atol=1e-14)
@@ -43,8 +48,8 @@ def test_backward_equations_equal_jax_grad(x64, getkey, alpha):
 
 
 def test_backward_equations_in_float32(getkey):
-    X, y = tl.xor_blobs(getkey(), 24)
-    params = tl.gaussian_init(getkey(), 5, scale=0.7)
+    X, y = _blobs(getkey(), 24)
+    params = _gaussian(getkey(), 5, scale=0.7)
     hand, auto = _both_gradients(params, X, y, 10.0)
     for h, a in zip(hand, auto):
         assert h.dtype == jnp.float32
@@ -52,8 +57,8 @@ def test_backward_equations_in_float32(getkey):
 
 
 def test_minibatch_gradient_is_the_average_of_per_sample_gradients(x64, getkey):
-    X, y = tl.xor_blobs(getkey(), 20)
-    params = tl.gaussian_init(getkey(), 4)
+    X, y = _blobs(getkey(), 20)
+    params = _gaussian(getkey(), 4)
     idx = np.array([3, 7, 11, 0, 19])
     batch = jax.jit(tl.risk_grad)(params, X[idx], y[idx], 10.0)
     singles = jax.jit(jax.vmap(lambda i: tl.risk_grad(params, X[i][None], y[i][None], 10.0)))(idx)
@@ -63,14 +68,14 @@ def test_minibatch_gradient_is_the_average_of_per_sample_gradients(x64, getkey):
 
 def test_zero_init_is_stationary_for_balanced_labels(getkey):
     """At theta = 0, y_hat = 1/2 = mean(y) and w2 = 0: every component of the full gradient is exactly 0."""
-    X, y = tl.xor_blobs(getkey(), 40)
+    X, y = _blobs(getkey(), 40)
     for leaf in tl.risk_grad(tl.zeros_init(6), X, y, 10.0):
         assert float(jnp.max(jnp.abs(leaf))) == 0.0
 
 
 def test_zero_init_symmetry_survives_sgd_exactly(getkey):
-    X, y = tl.xor_blobs(getkey(), 40)
-    zero, gauss = tl.zeros_init(6), tl.gaussian_init(getkey(), 6)
+    X, y = _blobs(getkey(), 40)
+    zero, gauss = tl.zeros_init(6), _gaussian(getkey(), 6)
 
     @jax.jit
     def per_sample_sgd(p):
@@ -87,8 +92,8 @@ def test_zero_init_symmetry_survives_sgd_exactly(getkey):
 
 
 def test_adaptive_rule_shrinks_the_step_only_when_the_risk_rises(getkey):
-    X, y = tl.xor_blobs(getkey(), 8)
-    params = tl.gaussian_init(getkey(), 3, scale=1.0)
+    X, y = _blobs(getkey(), 8)
+    params = _gaussian(getkey(), 3, scale=1.0)
     risk0 = tl.risk(params, X, y, 10.0)
     run_epoch = jax.jit(lambda s: jax.lax.fori_loop(
         0, 8, lambda k, s: two_layer.adaptive_step(X, y, 10.0, 8, 0.9)(s, k, jnp.array([k])), s))
@@ -103,7 +108,7 @@ def test_adaptive_rule_shrinks_the_step_only_when_the_risk_rises(getkey):
 
 
 def test_xor_blobs_are_balanced_and_not_linearly_separable(getkey):
-    X, y = tl.xor_blobs(getkey(), 400)
+    X, y = _blobs(getkey(), 400)
     assert X.shape == (400, 2) and y.shape == (400,)
     assert float(jnp.mean(y)) == 0.5
     A = np.c_[np.ones(400), np.asarray(X)]
@@ -118,7 +123,7 @@ def test_bad_input_raises_value_error(getkey):
     with pytest.raises(ValueError, match="y must"):
         tl.risk(params, jnp.ones((4, 2)), jnp.ones(5), 1.0)
     with pytest.raises(ValueError, match="multiple of 4"):
-        tl.xor_blobs(getkey(), 10)
+        _blobs(getkey(), 10)
     with pytest.raises(ValueError, match="num_hidden"):
         tl.zeros_init(0)
     with pytest.raises(ValueError, match="batch_size"):

@@ -185,7 +185,8 @@ def _divergences(steps: np.ndarray, diverged_at: np.ndarray) -> dict:
     for j, gamma in enumerate(steps):
         hits = diverged_at[:, j][diverged_at[:, j] >= 0]
         if hits.size:
-            out[f"SGD step={gamma:.3g}"] = f"diverged at step {int(hits.min())} ({hits.size} of {diverged_at.shape[0]} seeds)"
+            out[f"SGD step={gamma:.3g}"] = (f"diverged at step {int(hits.min())} "
+                                            f"({hits.size} of {diverged_at.shape[0]} seeds)")
     return out
 
 
@@ -207,23 +208,27 @@ def plot_flat_sharp(results: Results, out_dir: Path) -> list[Path]:
     _shade_sharp_basin(ax_f, vertical=True)
     plotting.label(ax_f, "x", "f(x)", "F1: flat minimum near 0, sharp minimum near 5")
     for j, xs in enumerate(d["x_sgd_shown"]):
-        ax_x.plot(d["record_steps"], xs, lw=0.7, alpha=0.8, label=f"SGD, {len(d['x_sgd_shown'])} seeds" if j == 0 else None)
+        label = f"SGD, {len(d['x_sgd_shown'])} seeds" if j == 0 else None
+        ax_x.plot(d["record_steps"], xs, lw=0.7, alpha=0.8, label=label)
     ax_x.plot(d["record_steps"], d["x_gd"], color="k", lw=2, label="GD")
     _shade_sharp_basin(ax_x, vertical=False)
     plotting.label(ax_x, "iteration k", "x_k", f"step {m['sgd_step']:g}: GD stays, SGD escapes")
-    first = plotting.save(fig, out_dir / "f1_trajectories", {k: d[k] for k in ("record_steps", "x_gd", "x_sgd_shown", "landscape_x", "landscape_f")})
+    shown = ("record_steps", "x_gd", "x_sgd_shown", "landscape_x", "landscape_f")
+    first = plotting.save(fig, out_dir / "f1_trajectories", {k: d[k] for k in shown})
 
     fig, (ax_p, ax_h) = plotting.figure(1, 2)
     frac, lo, hi = d["escape_fraction"], d["ci_low"], d["ci_high"]
     ax_p.errorbar(d["step_sizes"], frac, yerr=np.maximum([frac - lo, hi - frac], 0.0), marker="o", capsize=3,
                   label=f"{m['num_seeds']} seeds, {100 * m['confidence']:g}% Wilson interval")
     ax_p.axvline(m["sgd_step"], color="gray", ls="--", lw=0.8, label=f"course step {m['sgd_step']:g}")
-    plotting.label(ax_p, "step size gamma", "P(x_T < 50/11)", "SGD escape probability from the sharp minimum", logx=True)
+    plotting.label(ax_p, "step size gamma", "P(x_T < 50/11)", "SGD escape probability from the sharp minimum",
+                   logx=True)
     course = int(np.argmin(np.abs(d["step_sizes"] - m["sgd_step"])))
     ax_h.hist(d["final_x"][:, course], bins=60, color="tab:blue", alpha=0.8, label=f"SGD x_T, step {m['sgd_step']:g}")
     _shade_sharp_basin(ax_h, vertical=True)
     plotting.label(ax_h, "x_T", "number of seeds", "where SGD ends")
-    second = plotting.save(fig, out_dir / "f1_escape", {k: d[k] for k in ("step_sizes", "escape_fraction", "ci_low", "ci_high", "final_x")})
+    shown = ("step_sizes", "escape_fraction", "ci_low", "ci_high", "final_x")
+    second = plotting.save(fig, out_dir / "f1_escape", {k: d[k] for k in shown})
     return [first, second]
 
 

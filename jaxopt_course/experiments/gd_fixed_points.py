@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_course import optim, plotting, precision
-from jaxopt_course.experiments._nonconvex import check_positive, check_positive_int, none_if_negative
+from jaxopt_course.experiments._nonconvex import check_positive, check_positive_int
 from jaxopt_course.experiments.registry import Experiment, Results, register
 from jaxopt_course.problems import toy_functions as tf
 from jaxopt_course.progress import timed
@@ -159,7 +159,8 @@ def run_three_halves(config: ThreeHalvesConfig, key: jax.Array) -> Results:
         "deltas": list(config.deltas), "preimage_scales": tf.three_halves_preimage_scales(config.members),
         "all_members_reach_exact_zero": all(r["steps_to_zero"] == r["m"] for r in rows),
         "steps_to_zero": {f"{d:g}": [r["steps_to_zero"] for r in rows if r["delta"] == d] for d in config.deltas},
-        "members_order": [f"{'+' if s > 0 else '-'}(s_{m} delta)^2" for _, m, s, _ in _member_table(config)[:2 * config.members]],
+        "members_order": [f"{'+' if s > 0 else '-'}(s_{m} delta)^2"
+                          for _, m, s, _ in _member_table(config)[:2 * config.members]],
         "exact_starts": rows,
         "nearest_float_exact_zero_count": sum(r["nearest_float_steps_to_zero"] is not None for r in rows),
         "cycle": cycle.tolist(),
@@ -205,7 +206,8 @@ def plot_three_halves(results: Results, out_dir: Path) -> list[Path]:
     return [plotting.save(fig, out_dir / "g3_three_halves", d)]
 
 
-register(Experiment("G3", "G", "2/3|x|^(3/2): starts in S reach exactly 0, random starts end in the 2-cycle +-delta^2/4",
+register(Experiment("G3", "G",
+                    "2/3|x|^(3/2): starts in S reach exactly 0, random starts end in the 2-cycle +-delta^2/4",
                     ThreeHalvesConfig, run_three_halves, plot_three_halves))
 
 
@@ -311,11 +313,13 @@ def plot_double_well(results: Results, out_dir: Path) -> list[Path]:
     floor = 1e-20
     k = d["steps"]
     for name in ("float64", "float32"):
-        ax_k.plot(k, plotting.positive(np.abs(d[f"orbit_{name}"]), floor), "o-", ms=2.5, label=f"from fl(sqrt 3), {name}")
+        ax_k.plot(k, plotting.positive(np.abs(d[f"orbit_{name}"]), floor), "o-", ms=2.5,
+                  label=f"from fl(sqrt 3), {name}")
         x1 = m[name]["first_iterate"]
         ax_k.plot(k[1:], np.minimum(abs(x1) * 3.0 ** (k[1:] - 1), 2.0), ":", color=ax_k.lines[-1].get_color(),
                   label="|x_1| 3^(k-1)")
-    ax_k.plot(k, plotting.positive(np.abs(d["orbit_from_zero"]), floor), "k-", label="from exactly 0: stays (drawn at 1e-20)")
+    ax_k.plot(k, plotting.positive(np.abs(d["orbit_from_zero"]), floor), "k-",
+              label="from exactly 0: stays (drawn at 1e-20)")
     plotting.label(ax_k, "iteration k", "|x_k|", "0 is a fixed point, but |T'(0)| = 3 amplifies rounding", logy=True)
     return [plotting.save(fig, out_dir / "g4_double_well", d)]
 

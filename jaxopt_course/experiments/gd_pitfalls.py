@@ -286,7 +286,8 @@ def plot_zigzag(results: Results, out_dir: Path) -> list[Path]:
     fig, axes = plotting.figure(1, 2)
     for ax, name in zip(axes, ("large", "small")):
         run_m = m[name]
-        ax.contour(g1, g2, fvals, levels=np.geomspace(fvals.min() + 1e-3, fvals.max(), 15), linewidths=0.6, cmap="viridis")
+        levels = np.geomspace(fvals.min() + 1e-3, fvals.max(), 15)
+        ax.contour(g1, g2, fvals, levels=levels, linewidths=0.6, cmap="viridis")
         ax.plot(d[f"{name}_x"][:, 0], d[f"{name}_x"][:, 1], "o-", ms=2.5, lw=0.8, color="tab:red",
                 label=f"GD step {run_m['step']:g}, {run_m['num_steps']} steps")
         ax.plot(*c, "k*", ms=10, label="minimizer c")
@@ -355,13 +356,19 @@ def _measured_rate(steps: np.ndarray, dist: np.ndarray, diverged_at: int) -> flo
     return float((d[-1] / d[-2]) ** (1.0 / (k[-1] - k[-2])))
 
 
+@jax.jit
+def _spectrum(w: jax.Array):
+    """H = nabla^2 R(w) by autodiff (R is quadratic: any w), its eigenvalues and 2 / lambda_max."""
+    hessian = jax.hessian(tf.quadratic_risk)(w)
+    return hessian, jnp.linalg.eigvalsh(hessian), tf.critical_step(hessian)
+
+
 def run_critical_step(config: CriticalStepConfig, key: jax.Array) -> Results:
     """G5: distances for the three steps, the Hessian's spectrum, 2/lambda_max and the rate sweep."""
     del key
     dtype = jnp.result_type(float)
-    hessian = jax.hessian(tf.quadratic_risk)(jnp.zeros(2, dtype))
-    eig = np.asarray(jnp.linalg.eigvalsh(hessian), float)
-    critical = float(tf.critical_step(hessian))
+    hessian, eig, critical = (np.asarray(v, float) for v in _spectrum(jnp.zeros(2, dtype)))
+    critical = float(critical)
     with timed(f"G5: {len(config.steps)} steps + {len(config.sweep_steps)}-step sweep, {config.num_steps} iterations"):
         course, fine = _risk_sweep(jnp.asarray(config.steps, dtype), jnp.asarray(config.sweep_steps, dtype), config)
     c_dist, c_div = np.asarray(course.metrics["distance"], float), np.asarray(course.diverged_at)

@@ -252,5 +252,6 @@ def plot_two_layer(results: Results, out_dir: Path) -> list[Path]:
     return [first, second]
 
 
-register(Experiment("G6", "G", "two-layer scaled-sigmoid net by hand: SGD, minibatch, adaptive step; zero vs random init",
+register(Experiment("G6", "G",
+                    "two-layer scaled-sigmoid net by hand: SGD, minibatch, adaptive step; zero vs random init",
                     TwoLayerConfig, run_two_layer, plot_two_layer))
