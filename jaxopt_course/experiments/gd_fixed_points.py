@@ -141,6 +141,23 @@ def _exact_start_rows(table, cands, orbits, radius: int) -> list[dict]:
     return rows
 
 
+def _random_starts(config: ThreeHalvesConfig, key: jax.Array):
+    """x_k on a log grid (plus k = T-1) for every seed and delta: shape (seeds, deltas, records)."""
+    deltas = jnp.asarray(config.deltas, jnp.float64)
+    with timed(f"G3: {config.seeds} random starts x {len(config.deltas)} deltas, {config.num_steps} steps"):
+        rand = sweep(functools.partial(_random_start, config=config), jax.random.split(key, config.seeds), deltas)
+    return np.asarray(rand.steps)[0, 0], np.asarray(rand.metrics["x"])
+
+
+def _shown_orbits(table, rows, orbits, config: ThreeHalvesConfig) -> dict:
+    """Orbits from the exact and from the nearest-float starts, for the middle delta's positive members."""
+    mid = config.deltas[len(config.deltas) // 2]
+    shown = [i for i, t in enumerate(table) if t[0] == mid and t[2] > 0]
+    exact = [orbits[i, rows[i]["exact_start_ulps_from_member"] + config.ulp_radius]
+             if rows[i]["exact_start"] is not None else np.full(orbits.shape[-1], np.nan) for i in shown]
+    return {"exact_orbits": np.stack(exact), "nearest_float_orbits": orbits[shown, config.ulp_radius]}
+
+
 def run_three_halves(config: ThreeHalvesConfig, key: jax.Array) -> Results:
     """G3 in float64: exact landings from S, and the 2-cycle from random starts."""
     with precision.float64():
@@ -148,11 +165,7 @@ def run_three_halves(config: ThreeHalvesConfig, key: jax.Array) -> Results:
                    f"{2 * config.ulp_radius + 1} floats"):
             table, cands, orbits = _search_exact_starts(config)
         rows = _exact_start_rows(table, cands, orbits, config.ulp_radius)
-        deltas = jnp.asarray(config.deltas, jnp.float64)
-        with timed(f"G3: {config.seeds} random starts x {len(config.deltas)} deltas, {config.num_steps} steps"):
-            rand = sweep(functools.partial(_random_start, config=config), jax.random.split(key, config.seeds), deltas)
-        xs = np.asarray(rand.metrics["x"])  # (seeds, deltas, records)
-        rec = np.asarray(rand.steps)[0, 0]
+        rec, xs = _random_starts(config, key)
     cycle = np.asarray([tf.three_halves_cycle(d) for d in config.deltas])
     dev = np.maximum(np.abs(np.abs(xs[..., -1]) - cycle), np.abs(xs[..., -1] + xs[..., -2]))  # (seeds, deltas)
     metrics = {
@@ -169,14 +182,9 @@ def run_three_halves(config: ThreeHalvesConfig, key: jax.Array) -> Results:
         "fraction_in_cycle": (dev <= 1e-12 * cycle).mean(0).tolist(),
         "num_random_starts": config.seeds,
     }
-    mid = len(config.deltas) // 2
-    shown = [i for i, t in enumerate(table) if t[0] == config.deltas[mid] and t[2] > 0]
-    data = {"deltas": np.asarray(config.deltas), "cycle": cycle, "exact_orbits": np.stack([
-        orbits[i][rows[i]["exact_start_ulps_from_member"] + config.ulp_radius] if rows[i]["exact_start"] is not None
-        else np.full(orbits.shape[-1], np.nan) for i in shown]),
-        "nearest_float_orbits": orbits[shown, config.ulp_radius], "random_steps": rec,
-        "random_abs_over_cycle": np.abs(xs) / cycle[:, None], "random_final": xs[..., -1]}
-    return Results(metrics=metrics, data=data)
+    data = {"deltas": np.asarray(config.deltas), "cycle": cycle, "random_steps": rec,
+            "random_abs_over_cycle": np.abs(xs) / cycle[:, None], "random_final": xs[..., -1]}
+    return Results(metrics=metrics, data=data | _shown_orbits(table, rows, orbits, config))
 
 
 def plot_three_halves(results: Results, out_dir: Path) -> list[Path]:
