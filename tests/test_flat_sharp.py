@@ -156,3 +156,12 @@ def test_quick_cli_data_has_one_gd_line_and_sgd_seeds(f1_quick):
     assert data["x_gd"].shape == data["record_steps"].shape
     assert data["x_sgd_shown"].shape == (4, data["record_steps"].size)
     assert data["x_gd"][0] == 5.0 and np.all(data["x_sgd_shown"][:, 0] == 5.0)
+
+
+def test_full_config_has_the_spec_sizes():
+    c = flat_sharp.FlatSharpConfig()
+    assert (c.num_terms, c.x0, c.step, c.num_steps) == (2000, 5.0, 1e-3, 2000)
+    steps = flat_sharp.step_size_grid(c)
+    assert c.seeds >= 1000 and steps.size >= 6
+    assert steps.min() == pytest.approx(1e-4) and steps.max() == pytest.approx(1e-2)
+    assert np.any(steps == 1e-3)

@@ -144,3 +144,12 @@ def test_configs_reject_bad_input():
         gd_pitfalls.ZigZagConfig(a=(1.0, 2.0, 3.0))
     with pytest.raises(ValueError, match="steps"):
         gd_pitfalls.CriticalStepConfig(steps=(0.0,))
+
+
+def test_full_configs_have_the_spec_values():
+    g1 = gd_pitfalls.PlateauConfig()
+    assert min(g1.learning_rates) == pytest.approx(1e-5) and max(g1.learning_rates) == pytest.approx(10.0)
+    g2 = gd_pitfalls.ZigZagConfig()
+    assert g2.a == (2.0, 0.1) and g2.small_factor == 100
+    g5 = gd_pitfalls.CriticalStepConfig()
+    assert g5.steps == (0.02, 0.05, 0.1) and g5.num_steps == 500

@@ -114,3 +114,10 @@ def test_configs_reject_bad_input():
         gfp.ThreeHalvesConfig(seeds=0)
     with pytest.raises(ValueError, match="step"):
         gfp.DoubleWellConfig(step=-0.25)
+
+
+def test_full_configs_have_the_spec_values():
+    g3 = gfp.ThreeHalvesConfig()
+    assert len(g3.deltas) >= 3 and g3.members == 6 and g3.seeds >= 1000
+    g4 = gfp.DoubleWellConfig()
+    assert g4.step == 0.25

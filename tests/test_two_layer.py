@@ -149,3 +149,9 @@ def test_quick_cli_run_metrics(g6_quick):
     data = np.load(g6_quick["dir"] / "data.npz")
     assert data["per_sample_risk"].shape == (3, 2, 2, 31)  # seeds, alphas, inits, epochs + 1
     assert data["predictions"].shape == (2, 2, 21, 21)
+
+
+def test_full_config_has_the_spec_values():
+    c = two_layer.TwoLayerConfig()
+    assert (c.learning_rate, c.epochs, c.batch_size, c.adaptive_factor, c.init_scale) == (0.01, 100, 5, 0.9, 0.1)
+    assert c.alphas == (3.0, 10.0)
