@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--devices", type=_positive_int,
                      help="shard sweeps over the first N devices (default: all); see 'jaxopt-course devices'")
     sub.add_parser("devices", help="list the devices that sweeps shard over")
+    rep = sub.add_parser("report", help="run (or reuse) every experiment and write report.html and report.md")
+    rep.add_argument("--quick", action="store_true", help="quick runs (as in the README's first command)")
+    rep.add_argument("--seed", type=_non_negative_int, default=0, help="base PRNG seed (default 0)")
+    rep.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
+    rep.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
+    rep.add_argument("--only", nargs="+", metavar="ID", help="only these experiments")
+    rep.add_argument("--screenshot", action="store_true",
+                     help="check the page in headless Chromium and save report.png (needs chromium)")
     return parser
 
 
@@ -87,7 +95,7 @@ def _claim_out_root(path: Path) -> Path:
     return path
 
 
-def _run_record(experiment, config, quick: bool, seed: int, x64: bool) -> dict:
+def run_identity(experiment, config, quick: bool, seed: int, x64: bool) -> dict:
     """What identifies a run: resuming or reusing results requires all of it to match."""
     from jaxopt_course.results import to_jsonable
 
@@ -124,7 +132,7 @@ def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 
     config = experiments.make_config(experiment, quick=quick, seeds=seeds)
     out_dir = _prepare_out_dir(Path(out) / experiment.id)
     precision.set_x64(x64)
-    identity = _run_record(experiment, config, quick, seed, x64)
+    identity = run_identity(experiment, config, quick, seed, x64)
     chunks = out_dir / ".chunks"
     if resume:
         _check_resume(chunks, identity)
@@ -208,6 +216,34 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    """Build the HTML and Markdown reports."""
+    from jaxopt_course import experiments, report
+
+    for exp_id in args.only or []:
+        try:
+            experiments.get(exp_id)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+    _claim_out_root(args.out)
+    page, md = report.build(args.out, quick=args.quick, seed=args.seed, x64=args.x64, ids=args.only)
+    print(page)
+    print(md)
+    if args.screenshot:
+        import tempfile
+
+        if report.find_browser() is None:
+            raise UsageError("--screenshot needs Chromium (Debian: apt-get install chromium)")
+        with tempfile.TemporaryDirectory() as profile:
+            loaded, total = report.check_in_browser(page, Path(profile) / "a")
+            print(report.screenshot(page, args.out / "report.png", Path(profile) / "b"))
+        print(f"browser check: {loaded} of {total} figures loaded")
+        if loaded != total:
+            print(f"jaxopt-course: error: {total - loaded} figure(s) failed to load", file=sys.stderr)
+            return 1
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``jaxopt-course`` console script."""
     parser = build_parser()
@@ -217,6 +253,8 @@ def main(argv=None) -> int:
             return _cmd_list()
         if args.command == "devices":
             return _cmd_devices()
+        if args.command == "report":
+            return _cmd_report(args)
         return _cmd_run(args)
     except (UsageError, ValueError) as err:
         print(f"jaxopt-course: error: {err}", file=sys.stderr)

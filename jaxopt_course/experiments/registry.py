@@ -31,6 +31,8 @@ class Experiment:
     ``config`` is a frozen dataclass type whose defaults are the SPEC's full sizes
     and whose classmethod ``quick()`` gives a real but smaller run; ``run(config,
     key) -> Results`` computes; ``plot(results, out_dir) -> [paths]`` draws.
+    ``captions`` maps a figure's file stem to what a reader should look at in it
+    (the report prints it under the figure).
     """
 
     id: str
@@ -39,6 +41,7 @@ class Experiment:
     config: type
     run: Callable[[Any, jax.Array], Results]
     plot: Callable[[Results, Path], list]
+    captions: dict = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, Experiment] = {}
