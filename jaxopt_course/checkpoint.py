@@ -56,9 +56,10 @@ def checkpointing(directory: Path, *, resume: bool = False, chunk_seeds: int = 1
     if int(chunk_seeds) != chunk_seeds or chunk_seeds < 1:
         raise ValueError(f"chunk_seeds must be a positive integer, got {chunk_seeds!r}")
     directory = Path(directory)
-    if not resume and directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    if jax.process_index() == 0:  # the one writer; other processes only read (on resume)
+        if not resume and directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True, exist_ok=True)
     token = _ACTIVE.set(Policy(directory, resume, int(chunk_seeds)))
     try:
         yield
@@ -122,8 +123,9 @@ def chunked_sweep(policy: Policy, fn, keys: jax.Array, args: tuple, compute):
             log(f"sweep {index}: chunk {j + 1}/{len(starts)} reused from {path.name}")
             continue
         out = jax.block_until_ready(_compute_padded(compute, chunk_keys, size))
-        leaves = {f"leaf{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(out))}
-        save_npz(path, {"__fingerprint__": np.asarray(tag), **leaves})
+        if jax.process_index() == 0:  # one writer; resuming several processes needs a shared file system
+            leaves = {f"leaf{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(out))}
+            save_npz(path, {"__fingerprint__": np.asarray(tag), **leaves})
         outputs.append(out)
         if len(starts) > 1:
             log(f"sweep {index}: chunk {j + 1}/{len(starts)} done ({start + chunk_keys.shape[0]}/{n} seeds)")

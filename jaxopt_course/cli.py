@@ -41,37 +41,46 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _common_options() -> argparse.ArgumentParser:
+    """Options shared by run and report: sizes, seed, output, precision, processes."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quick", action="store_true", help="a real but smaller run (for tests and demos)")
+    common.add_argument("--seed", type=_non_negative_int, default=0, help="base PRNG seed (default 0)")
+    common.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
+    common.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
+    hosts = common.add_argument_group("several processes/hosts (see jaxopt_course.distributed)")
+    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0 (or JAXOPT_COORDINATOR)")
+    hosts.add_argument("--num-processes", type=_positive_int, help="number of processes (or JAXOPT_NUM_PROCESSES)")
+    hosts.add_argument("--process-id", type=_non_negative_int, help="this process's index (or JAXOPT_PROCESS_ID)")
+    hosts.add_argument("--distributed", action="store_true", help="let JAX detect SLURM / Open MPI / TPU settings")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (subcommands list and run)."""
+    """The argument parser (subcommands list, devices, run and report)."""
     parser = argparse.ArgumentParser(prog="jaxopt-course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    common = _common_options()
     sub.add_parser("list", help="list every experiment ID with a one-line description")
-    run = sub.add_parser("run", help="run one experiment (or 'all') and write results and figures")
+    sub.add_parser("devices", help="list the devices that sweeps shard over")
+    run = sub.add_parser("run", parents=[common], help="run experiments (or 'all'); write results and figures")
     run.add_argument("ids", nargs="+", metavar="ID", help="experiment IDs as in SPEC.md (case-insensitive), or 'all'")
-    run.add_argument("--quick", action="store_true", help="a real but smaller run (for tests and demos)")
     run.add_argument("--seeds", type=_positive_int, help="number of random seeds for vmapped sweeps")
-    run.add_argument("--seed", type=_non_negative_int, default=0, help="base PRNG seed (default 0)")
-    run.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
-    run.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run from its last completed chunk of seeds")
     run.add_argument("--chunk-seeds", type=_positive_int, default=128,
                      help="seeds per checkpointed chunk of a sweep (default 128)")
     run.add_argument("--devices", type=_positive_int,
                      help="shard sweeps over the first N devices (default: all); see 'jaxopt-course devices'")
-    sub.add_parser("devices", help="list the devices that sweeps shard over")
-    rep = sub.add_parser("report", help="run (or reuse) every experiment and write report.html and report.md")
-    rep.add_argument("--quick", action="store_true", help="quick runs (as in the README's first command)")
-    rep.add_argument("--seed", type=_non_negative_int, default=0, help="base PRNG seed (default 0)")
-    rep.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
-    rep.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
+    rep = sub.add_parser("report", parents=[common],
+                         help="run (or reuse) every experiment and write report.html and report.md")
     rep.add_argument("--only", nargs="+", metavar="ID", help="only these experiments")
     rep.add_argument("--screenshot", action="store_true",
                      help="check the page in headless Chromium and save report.png (needs chromium)")
     return parser
 
 
-MARKER = ".jaxopt-course"
+MARKER = ".jaxopt-course"  # marks an output directory as ours
 
 
 def _prepare_out_dir(path: Path) -> Path:
@@ -87,6 +96,10 @@ def _prepare_out_dir(path: Path) -> Path:
 
 def _claim_out_root(path: Path) -> Path:
     """The top-level --out directory: new, empty or already ours (marked), never someone else's."""
+    from jaxopt_course import distributed
+
+    if not distributed.is_writer():
+        return path
     if path.is_dir() and any(path.iterdir()) and not (path / MARKER).exists():
         raise UsageError(f"{path} exists and holds files that jaxopt-course did not write; "
                          "choose another --out (or an empty directory)")
@@ -128,9 +141,11 @@ def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 
     from jaxopt_course.progress import log
     from jaxopt_course.results import save_npz, versions, write_json
 
+    from jaxopt_course.distributed import is_writer
+
     experiment = experiments.get(exp_id)
     config = experiments.make_config(experiment, quick=quick, seeds=seeds)
-    out_dir = _prepare_out_dir(Path(out) / experiment.id)
+    out_dir = _prepare_out_dir(Path(out) / experiment.id) if is_writer() else Path(out) / experiment.id
     precision.set_x64(x64)
     identity = run_identity(experiment, config, quick, seed, x64)
     chunks = out_dir / ".chunks"
@@ -141,9 +156,13 @@ def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 
         f"{', float64' if x64 else ''}, {len(used)} device(s))")
     start = time.perf_counter()
     with checkpoint.checkpointing(chunks, resume=resume, chunk_seeds=chunk_seeds), runner.using_devices(used):
-        write_json(chunks / "run.json", identity)
+        if is_writer():
+            write_json(chunks / "run.json", identity)
         results = experiment.run(config, jax.random.key(seed))
     wall = time.perf_counter() - start
+    if not is_writer():
+        log(f"{experiment.id}: process {jax.process_index()} done in {wall:.2f} s (process 0 writes the results)")
+        return out_dir
     figures = experiment.plot(results, out_dir)
     save_npz(out_dir / "data.npz", results.data)
     record = {
@@ -244,11 +263,22 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _join_processes(args) -> None:
+    """Initialize jax.distributed when flags or JAXOPT_* variables ask for several processes."""
+    from jaxopt_course import distributed
+
+    if args.command not in ("run", "report"):
+        return
+    settings = distributed.settings_from(args.coordinator, args.num_processes, args.process_id)
+    distributed.initialize(settings, auto_detect=args.distributed)
+
+
 def main(argv=None) -> int:
     """Entry point of the ``jaxopt-course`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _join_processes(args)
         if args.command == "list":
             return _cmd_list()
         if args.command == "devices":

@@ -51,6 +51,7 @@ def results_match(path: Path, identity: dict) -> bool:
 def collect(out: Path, *, quick: bool, seed: int, x64: bool, ids=None, chunk_seeds: int = 128) -> list[Entry]:
     """Run each experiment whose complete results are not on disk yet; read all results."""
     from jaxopt_course import cli, experiments
+    from jaxopt_course.distributed import is_writer
 
     chosen = experiments.all_experiments() if ids is None else [experiments.get(i) for i in ids]
     entries = []
@@ -63,7 +64,8 @@ def collect(out: Path, *, quick: bool, seed: int, x64: bool, ids=None, chunk_see
             log(f"{experiment.id}: reusing {path}")
         else:
             cli.run_experiment(experiment.id, quick=quick, seed=seed, out=out, x64=x64, chunk_seeds=chunk_seeds)
-        entries.append(Entry(experiment, json.loads(path.read_text()), path.parent, reused))
+        if is_writer():
+            entries.append(Entry(experiment, json.loads(path.read_text()), path.parent, reused))
     return entries
 
 
@@ -183,8 +185,12 @@ def render_markdown(entries: list[Entry], title: str) -> str:
 def build(out: Path, *, quick: bool = False, seed: int = 0, x64: bool = False, ids=None,
           chunk_seeds: int = 128) -> tuple[Path, Path]:
     """Run/reuse the experiments and write ``out/report.html`` and ``out/report.md``."""
+    from jaxopt_course.distributed import is_writer
+
     start = time.perf_counter()
     entries = collect(out, quick=quick, seed=seed, x64=x64, ids=ids, chunk_seeds=chunk_seeds)
+    if not is_writer():
+        return out / "report.html", out / "report.md"
     title = f"jaxopt_course report ({'quick' if quick else 'full'} run, seed {seed})"
     seconds = time.perf_counter() - start
     page = atomic_write_bytes(out / "report.html", render_html(entries, title, seconds).encode())

@@ -322,6 +322,30 @@ def _sweep_now(fn: Callable, keys: jax.Array, args: tuple, devices=None):
     mesh = seed_mesh(devices)
     n = keys.shape[0]
     padded = _pad_leading(keys, mesh.size)
-    padded = jax.device_put(padded, NamedSharding(mesh, PartitionSpec("seeds")))
-    out = _vmapped(fn, len(args))(padded, *args)
+    if jax.process_count() == 1:
+        padded = jax.device_put(padded, NamedSharding(mesh, PartitionSpec("seeds")))
+        out = _vmapped(fn, len(args))(padded, *args)
+    else:
+        out = _sweep_processes(fn, padded, args, mesh)
     return jax.tree.map(lambda x: x[:n], out)
+
+
+def _sweep_processes(fn: Callable, keys: jax.Array, args: tuple, mesh: Mesh):
+    """The sweep over the devices of several processes: each computes its shard, then all gather."""
+    from jax.experimental import multihost_utils
+
+    data = np.asarray(jax.random.key_data(keys))
+    sharding = NamedSharding(mesh, PartitionSpec("seeds", *([None] * (data.ndim - 1))))
+    global_keys = jax.make_array_from_callback(data.shape, sharding, lambda index: data[index])
+    shared = jax.tree.map(np.asarray, args)  # host values: replicated on every process
+    out = _vmapped_key_data(fn, len(args), str(jax.random.key_impl(keys)))(global_keys, *shared)
+    return multihost_utils.process_allgather(out, tiled=True)
+
+
+@functools.lru_cache(maxsize=128)
+def _vmapped_key_data(fn, num_args: int, impl: str):
+    """jit(vmap(fn)) taking raw key data (global arrays of typed keys cannot be built from a callback)."""
+    def from_data(key_data, *args):
+        return fn(jax.random.wrap_key_data(key_data, impl=impl), *args)
+
+    return jax.jit(jax.vmap(from_data, in_axes=(0,) + (None,) * num_args))
