@@ -25,3 +25,9 @@ def test_sgd_sweep_smoke(capsys):
     written = json.loads((BENCH / "results" / "sgd_sweep_smoke.json").read_text())
     assert written["rows"] == json.loads(json.dumps(payload["rows"]))
     assert "replicate-iterations per second" in capsys.readouterr().out
+
+
+def test_sharding_smoke():
+    payload = _load("sharding").main(["--smoke"])
+    assert [row["devices"] for row in payload["rows"]] == [1, 2, 4]
+    assert payload["identical_results"]
