@@ -111,12 +111,13 @@ makers = st.sampled_from([
 @given(makers, step_sizes, st.lists(finite, min_size=3, max_size=3), st.integers(1, 20))
 def test_optimizers_finite_or_value_error(make, lr, grad, steps):
     """Any step size is accepted only if finite and positive; then finite gradients give finite iterates."""
+    representable = np.isfinite(lr) and abs(lr) <= float(np.finfo(np.float32).max)
     try:
         opt = make(lr)
     except ValueError:
-        assert not (np.isfinite(lr) and lr > 0)
+        assert not (representable and lr > 0)
         return
-    assert np.isfinite(lr) and lr > 0
+    assert representable and lr > 0
     params, state = jnp.zeros(3), opt.init(jnp.zeros(3))
     g = jnp.asarray(grad, jnp.float32)
     for _ in range(steps):
@@ -156,3 +157,56 @@ def test_nan_gradients_are_reported_as_divergence():
     trace = jax.jit(lambda: runner.run(step, runner.optimizer_init(jnp.zeros(2), opt), 10,
                                        metrics=lambda s: {"p": s.params}))()
     assert int(trace.diverged_at) == 4  # p = 0.1, 0.2, 0.3 (> 0.25), then NaN at step 4
+
+
+# ----------------------------------------------------------------------------- the other problem modules
+
+from jaxopt_course.problems import finite_sum_1d as fs  # noqa: E402
+from jaxopt_course.problems import power_regression as pr  # noqa: E402
+from jaxopt_course.problems import toy_functions as toy  # noqa: E402
+from jaxopt_course.problems import two_layer_sigmoid as tl  # noqa: E402
+
+values = st.one_of(st.floats(-20, 20, width=32), special)
+SCALAR_FUNCTIONS = [toy.plateau, toy.plateau_grad, toy.three_halves, toy.three_halves_grad, toy.double_well,
+                    toy.double_well_grad]
+
+
+@SETTINGS
+@given(st.sampled_from(SCALAR_FUNCTIONS), st.lists(values, min_size=0, max_size=5))
+def test_toy_functions_finite_or_value_error(fn, xs):
+    _finite_or_value_error(fn, jnp.asarray(xs, jnp.float32))
+
+
+@SETTINGS
+@given(st.lists(values, min_size=2, max_size=2))
+def test_quadratic_risk_finite_or_value_error(w):
+    for fn in (toy.quadratic_risk, toy.quadratic_risk_grad):
+        _finite_or_value_error(fn, jnp.asarray(w, jnp.float32))
+
+
+@SETTINGS
+@given(values, st.integers(0, 40), st.booleans())
+def test_finite_sum_finite_or_value_error(x, num_terms, bad_phase):
+    phases = fs.sample_phases(jax.random.key(0), max(num_terms, 1))
+    if bad_phase:
+        phases = phases.at[0].set(jnp.nan)
+    for fn in (fs.loss, fs.grad, fs.terms, fs.term_grads):
+        _finite_or_value_error(fn, jnp.float32(x), phases)
+
+
+@SETTINGS
+@given(problems(), st.sampled_from([0.4, 0.7, 1.0, 2.0, 3.0, 5.0]))
+def test_power_losses_finite_or_value_error(problem, gamma):
+    theta, X, y = (jnp.asarray(a) for a in problem)
+    for fn in (pr.power_loss, pr.power_loss_grad):
+        _finite_or_value_error(fn, theta, X, y, gamma)
+
+
+@SETTINGS
+@given(st.integers(1, 5), st.integers(0, 6), st.integers(1, 3), values, st.sampled_from([3.0, 10.0]))
+def test_two_layer_net_finite_or_value_error(hidden, n, dim, entry, alpha):
+    params = tl.gaussian_init(jax.random.key(hidden), hidden, dim)
+    X = jnp.full((n, dim), entry, jnp.float32)
+    y = jnp.ones((n,), jnp.float32)
+    for fn in (tl.risk, tl.risk_grad):
+        _finite_or_value_error(fn, params, X, y, alpha)

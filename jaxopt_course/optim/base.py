@@ -12,10 +12,12 @@ carried through ``jax.lax.scan`` and batched with ``jax.vmap``.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Params = Any
 Updates = Any
@@ -71,9 +73,10 @@ def check_positive(name: str, value: ScalarOrSchedule, *, allow_zero: bool = Fal
     except (TypeError, jax.errors.ConcretizationTypeError):
         return  # a traced value (e.g. a vmapped learning rate): checked by the caller
     ok = v >= 0 if allow_zero else v > 0
-    if not ok or v != v or v in (float("inf"), float("-inf")):
+    # Finite in the float dtype in force: 3.5e38 is a float64 but overflows float32.
+    if not ok or not math.isfinite(v) or abs(v) > float(np.finfo(jnp.result_type(float)).max):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+        raise ValueError(f"{name} must be finite (in {jnp.result_type(float)}) and {bound}, got {value!r}")
 
 
 def check_in_unit_interval(name: str, value: float) -> None:

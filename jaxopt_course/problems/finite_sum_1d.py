@@ -23,6 +23,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jaxopt_course.problems._checks import finite_inputs
+
 LEFT_BREAK = 50.0 / 11.0  # b switches from x^2 to 100 (x-5)^2: the sharp basin's left edge.
 RIGHT_BREAK = 50.0 / 9.0  # b switches back to x^2: the sharp basin's right edge.
 SHARP_CENTER = 5.0
@@ -49,11 +51,13 @@ def in_flat_basin(x: jax.Array) -> jax.Array:
     return x < LEFT_BREAK
 
 
+@finite_inputs
 def base(x: jax.Array) -> jax.Array:
     """b(x) = 100 (x - 5)^2 on [50/11, 50/9), x^2 elsewhere."""
     return jnp.where(in_sharp_basin(x), 100.0 * (x - SHARP_CENTER) ** 2, x * x)
 
 
+@finite_inputs
 def base_grad(x: jax.Array) -> jax.Array:
     """b'(x) = 200 (x - 5) on (50/11, 50/9), 2 x elsewhere (undefined at the breakpoints)."""
     return jnp.where(in_sharp_basin(x), 200.0 * (x - SHARP_CENTER), 2.0 * x)
@@ -75,6 +79,7 @@ def _check_scalar(x) -> jax.Array:
     return x
 
 
+@finite_inputs
 def terms(x: jax.Array, phases: jax.Array) -> jax.Array:
     """[f_i(x)]_i = b(x) + 20 sin(10 x + p_i) cos(2 (x - 5)), one entry per phase."""
     x, phases = _check_scalar(x), _check_phases(phases)
@@ -82,6 +87,7 @@ def terms(x: jax.Array, phases: jax.Array) -> jax.Array:
     return base(x) + AMPLITUDE * wiggle
 
 
+@finite_inputs
 def term_grads(x: jax.Array, phases: jax.Array) -> jax.Array:
     """[f_i'(x)]_i = b'(x) + 200 cos(10 x + p_i) cos(2 (x-5)) - 40 sin(10 x + p_i) sin(2 (x-5))."""
     x, phases = _check_scalar(x), _check_phases(phases)
@@ -91,16 +97,19 @@ def term_grads(x: jax.Array, phases: jax.Array) -> jax.Array:
     return base_grad(x) + AMPLITUDE * wiggle
 
 
+@finite_inputs
 def loss(x: jax.Array, phases: jax.Array) -> jax.Array:
     """f(x) = 1/N sum_i f_i(x)."""
     return jnp.mean(terms(x, phases))
 
 
+@finite_inputs
 def grad(x: jax.Array, phases: jax.Array) -> jax.Array:
     """f'(x) = 1/N sum_i f_i'(x) (the full gradient used by GD)."""
     return jnp.mean(term_grads(x, phases))
 
 
+@finite_inputs
 def term_grad(x: jax.Array, phase: jax.Array) -> jax.Array:
     """f_i'(x) for the single phase p_i (the stochastic gradient used by SGD)."""
     return term_grads(x, jnp.reshape(phase, (1,)))[0]

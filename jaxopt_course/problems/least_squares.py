@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import solve_triangular
 
+from jaxopt_course.problems._checks import check_finite, check_regression_data
+
 COURSE_NUM_POINTS = 7
 MAX_DEGREE = 1000  # x^n under/overflows float32 for |x| != 1 long before this
 
@@ -40,7 +42,7 @@ def features(x: jax.Array, degree: int) -> jax.Array:
     x = jnp.asarray(x)
     if x.ndim != 1:
         raise ValueError(f"x must be 1-D, got shape {x.shape}")
-    _check_finite("x", x)
+    check_finite("x", x)
     return x[:, None] ** jnp.arange(int(degree) + 1, dtype=x.dtype)[None, :]
 
 
@@ -52,57 +54,29 @@ def polyval(theta: jax.Array, x: jax.Array) -> jax.Array:
     return features(x, theta.shape[0] - 1) @ theta
 
 
-def _check_finite(name: str, a) -> None:
-    """Raise ValueError if a concrete (not traced) array has inf/NaN entries.
-
-    Under jit the values are unknown; there non-finite numbers propagate and the
-    runner reports the run as diverged.
-    """
-    if isinstance(a, jax.core.Tracer):
-        return
-    values = np.asarray(a)  # NumPy: a jnp op would be staged when called while tracing
-    if np.issubdtype(values.dtype, np.inexact) and not np.all(np.isfinite(values)):
-        raise ValueError(f"{name} has inf or NaN entries")
-
-
-def _check(theta, X, y):
-    """Raise ValueError unless theta is (d,), X is (N, d) with N >= 1, y is (N,), all finite."""
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (N, d), got shape {X.shape}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"empty data: X has shape {X.shape}")
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
-    if theta is not None and (theta.ndim != 1 or theta.shape[0] != X.shape[1]):
-        raise ValueError(f"theta must have shape ({X.shape[1]},), got {theta.shape}")
-    for name, a in (("theta", theta), ("X", X), ("y", y)):
-        if a is not None:
-            _check_finite(name, a)
-
-
 def loss(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
     """f(theta) = 1/N ||X theta - y||^2."""
-    _check(theta, X, y)
+    check_regression_data(theta, X, y)
     r = X @ theta - y
     return jnp.mean(r * r)
 
 
 def loss_i(theta: jax.Array, X: jax.Array, y: jax.Array, i) -> jax.Array:
     """f_i(theta) = (theta . phi(x_i) - y_i)^2."""
-    _check(theta, X, y)
+    check_regression_data(theta, X, y)
     r = X[i] @ theta - y[i]
     return r * r
 
 
 def grad(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
     """grad f(theta) = 2/N X^T (X theta - y)."""
-    _check(theta, X, y)
+    check_regression_data(theta, X, y)
     return (2.0 / X.shape[0]) * (X.T @ (X @ theta - y))
 
 
 def grad_i(theta: jax.Array, X: jax.Array, y: jax.Array, i) -> jax.Array:
     """grad f_i(theta) = 2 (theta . phi(x_i) - y_i) phi(x_i); E_i[grad f_i] = grad f."""
-    _check(theta, X, y)
+    check_regression_data(theta, X, y)
     return 2.0 * (X[i] @ theta - y[i]) * X[i]
 
 
@@ -115,7 +89,7 @@ def _at_least_float32(*arrays):
 
 def _check_matrix(X) -> None:
     """Raise ValueError unless X is a finite, non-empty 2-D array."""
-    _check(None, X, jnp.zeros(X.shape[0], X.dtype) if X.ndim == 2 else X)
+    check_regression_data(None, X, jnp.zeros(X.shape[0], X.dtype) if X.ndim == 2 else X)
 
 
 def hessian(X: jax.Array) -> jax.Array:
@@ -142,7 +116,7 @@ def frobenius_smoothness(X: jax.Array) -> jax.Array:
 def _diag_or_matrix_sqrt(h_inv: jax.Array, d: int) -> jax.Array:
     """A factor L with L L^T = H^{-1}: sqrt of a diagonal, or a Cholesky factor."""
     h_inv = jnp.asarray(h_inv)
-    _check_finite("h_inv", h_inv)
+    check_finite("h_inv", h_inv)
     if h_inv.shape == (d,):
         if not isinstance(h_inv, jax.core.Tracer) and not np.all(np.asarray(h_inv) > 0):
             raise ValueError("h_inv must be positive (H^{-1} positive definite)")
@@ -162,7 +136,7 @@ def scaled_smoothness(X: jax.Array, h_inv: jax.Array) -> jax.Array:
 
 def unique_solution(X: jax.Array, y: jax.Array) -> jax.Array:
     """theta* = argmin f = (X^T X)^{-1} X^T y, computed as R^{-1} Q^T y with X = QR (N >= n+1)."""
-    _check(None, X, y)
+    check_regression_data(None, X, y)
     n_points, dim = X.shape
     if n_points < dim:
         raise ValueError(
@@ -183,7 +157,7 @@ def _project(B: jax.Array, residual: jax.Array) -> jax.Array:
 
 def _check_over(X, y, a):
     """Raise unless X theta = y has a solution set to project onto (N <= n+1)."""
-    _check(a, X, y)
+    check_regression_data(a, X, y)
     n_points, dim = X.shape
     if n_points > dim:
         raise ValueError(
@@ -218,7 +192,7 @@ def scaled_projection(X: jax.Array, y: jax.Array, h_inv: jax.Array, a: jax.Array
 
 def suboptimality(theta: jax.Array, X: jax.Array, theta_star: jax.Array) -> jax.Array:
     """f(theta) - f* = 1/N ||X (theta - theta*)||^2, exact for any minimizer theta* and never negative."""
-    _check(theta, X, jnp.zeros(X.shape[0], X.dtype) if X.ndim == 2 else X)
+    check_regression_data(theta, X, jnp.zeros(X.shape[0], X.dtype) if X.ndim == 2 else X)
     if theta_star.shape != theta.shape:
         raise ValueError(f"theta_star must have shape {theta.shape}, got {theta_star.shape}")
     r = X @ (theta - theta_star)

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxopt_course.problems._checks import check_regression_data, finite_inputs
 from jaxopt_course.problems.least_squares import unique_solution
 
 COURSE_GAMMAS = (0.4, 0.7, 1.0, 2.0, 3.0, 5.0)
@@ -65,27 +66,20 @@ def make_data(key: jax.Array, dim: int = 10, num_train: int = 1000, num_test: in
     return RegressionData(a[:num_train], y[:num_train], a[num_train:], y[num_train:], theta_true)
 
 
-def _check(theta, a, y):
-    """Raise ValueError unless theta is (d,), a is (N, d) and y is (N,)."""
-    if a.ndim != 2:
-        raise ValueError(f"a must be 2-D (N, d), got shape {a.shape}")
-    if y.ndim != 1 or y.shape[0] != a.shape[0]:
-        raise ValueError(f"y must have shape ({a.shape[0]},), got {y.shape}")
-    if theta.ndim != 1 or theta.shape[0] != a.shape[1]:
-        raise ValueError(f"theta must have shape ({a.shape[1]},), got {theta.shape}")
-
-
+@finite_inputs
 def residuals(theta: jax.Array, a: jax.Array, y: jax.Array) -> jax.Array:
     """e_i = a_i . theta - y_i."""
-    _check(theta, a, y)
+    check_regression_data(theta, a, y)
     return a @ theta - y
 
 
+@finite_inputs
 def power(e: jax.Array, gamma) -> jax.Array:
     """|e|^gamma, elementwise."""
     return jnp.abs(e) ** gamma
 
 
+@finite_inputs
 def power_derivative(e: jax.Array, gamma) -> jax.Array:
     """d/de |e|^gamma = gamma |e|^(gamma-1) sign(e), and 0 at e = 0 (see the module docstring)."""
     nonzero = e != 0
@@ -95,17 +89,20 @@ def power_derivative(e: jax.Array, gamma) -> jax.Array:
     return jnp.where(nonzero, gamma * magnitude ** (gamma - 1) * jnp.sign(e), jnp.zeros_like(e))
 
 
+@finite_inputs
 def power_loss(theta: jax.Array, a: jax.Array, y: jax.Array, gamma) -> jax.Array:
     """f_gamma(theta) = 1/N sum_i |a_i . theta - y_i|^gamma."""
     return jnp.mean(power(residuals(theta, a, y), gamma))
 
 
+@finite_inputs
 def power_loss_grad(theta: jax.Array, a: jax.Array, y: jax.Array, gamma) -> jax.Array:
     """grad f_gamma(theta) = 1/N sum_i gamma |e_i|^(gamma-1) sign(e_i) a_i (0-term where e_i = 0)."""
     e = residuals(theta, a, y)
     return a.T @ power_derivative(e, gamma) / a.shape[0]
 
 
+@finite_inputs
 def least_squares_solution(a: jax.Array, y: jax.Array) -> jax.Array:
     """theta_LS = argmin ||a theta - y||^2 by a QR factorization and a triangular solve."""
     return unique_solution(a, y)

@@ -27,6 +27,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxopt_course.problems._checks import finite_inputs
+
 
 class TwoLayerParams(NamedTuple):
     """Weights of the 2-K-1 network."""
@@ -46,11 +48,13 @@ class Forward(NamedTuple):
     y_hat: jax.Array  # shape=(n,): predictions s_alpha(v2).
 
 
+@finite_inputs
 def scaled_sigmoid(v: jax.Array, alpha) -> jax.Array:
     """s_alpha(v) = 1 / (1 + exp(-alpha v))."""
     return jax.nn.sigmoid(alpha * v)
 
 
+@finite_inputs
 def scaled_sigmoid_grad(v: jax.Array, alpha) -> jax.Array:
     """s_alpha'(v) = alpha s_alpha(v) (1 - s_alpha(v))."""
     s = scaled_sigmoid(v, alpha)
@@ -69,8 +73,11 @@ def _check(params: TwoLayerParams, X: jax.Array, y: jax.Array | None = None) -> 
         raise ValueError(f"X must be (n, {d}), got shape {X.shape}")
     if y is not None and y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+    if y is not None and X.shape[0] == 0:
+        raise ValueError("empty data: the risk of 0 points is undefined")
 
 
+@finite_inputs
 def forward(params: TwoLayerParams, X: jax.Array, alpha) -> Forward:
     """v1 = X W1^T + b1, z1 = s(v1), v2 = z1 w2 + b2, y_hat = s(v2), for every row x of X."""
     _check(params, X)
@@ -80,11 +87,13 @@ def forward(params: TwoLayerParams, X: jax.Array, alpha) -> Forward:
     return Forward(v1, z1, v2, scaled_sigmoid(v2, alpha))
 
 
+@finite_inputs
 def predict(params: TwoLayerParams, X: jax.Array, alpha) -> jax.Array:
     """y_hat(x) = s(w2 . s(W1 x + b1) + b2) for every row x of X."""
     return forward(params, X, alpha).y_hat
 
 
+@finite_inputs
 def risk(params: TwoLayerParams, X: jax.Array, y: jax.Array, alpha) -> jax.Array:
     """R = 1/(2n) sum_i (y_hat_i - y_i)^2."""
     _check(params, X, y)
@@ -92,6 +101,7 @@ def risk(params: TwoLayerParams, X: jax.Array, y: jax.Array, alpha) -> jax.Array
     return 0.5 * jnp.mean(r * r)
 
 
+@finite_inputs
 def backward(params: TwoLayerParams, X: jax.Array, y: jax.Array, alpha, cache: Forward) -> TwoLayerParams:
     """grad R by the backward equations: delta2 = (y_hat - y) s'(v2), delta1 = delta2 w2 * s'(v1), averaged."""
     _check(params, X, y)
@@ -103,6 +113,7 @@ def backward(params: TwoLayerParams, X: jax.Array, y: jax.Array, alpha, cache: F
     )
 
 
+@finite_inputs
 def risk_grad(params: TwoLayerParams, X: jax.Array, y: jax.Array, alpha) -> TwoLayerParams:
     """grad R(theta): one forward pass, then the hand-written backward pass."""
     return backward(params, X, y, alpha, forward(params, X, alpha))
@@ -133,6 +144,7 @@ def _check_sizes(num_hidden: int, dim: int) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+@finite_inputs
 def hidden_unit_spread(params: TwoLayerParams) -> jax.Array:
     """max_j ||u_j - mean_k u_k||_inf with u_j = (W1_j, b1_j, w2_j): 0 iff all hidden units are equal."""
     units = jnp.concatenate([params.W1, params.b1[:, None], params.w2[:, None]], axis=1)
