@@ -233,7 +233,11 @@ def plot_flat_sharp(results: Results, out_dir: Path) -> list[Path]:
 
 
 register(Experiment("F1", "F", "flat vs sharp minima: GD stays at x0 = 5, SGD escapes; escape probability vs step",
-                    FlatSharpConfig, run_flat_sharp, plot_flat_sharp))
+                    FlatSharpConfig, run_flat_sharp, plot_flat_sharp,
+    captions={
+        'f1_trajectories': "GD (black) stays in the sharp basin at x = 5, where its full gradient's wiggles cancel; each SGD seed is kicked out by single terms whose curvature is far above 1/step and settles in the flat basin near 0.",
+        'f1_escape': 'The escape probability of SGD rises from 0 to nearly 1 between steps 5e-4 and 2e-3 (95% Wilson intervals over the seeds): the sharp minimum is stable only for small steps.',
+    }))
 
 __all__ = ["FlatSharpConfig", "escape_statistics", "run_flat_sharp", "plot_flat_sharp", "step_size_grid",
            "wilson_interval"]

@@ -216,7 +216,10 @@ def plot_three_halves(results: Results, out_dir: Path) -> list[Path]:
 
 register(Experiment("G3", "G",
                     "2/3|x|^(3/2): starts in S reach exactly 0, random starts end in the 2-cycle +-delta^2/4",
-                    ThreeHalvesConfig, run_three_halves, plot_three_halves))
+                    ThreeHalvesConfig, run_three_halves, plot_three_halves,
+    captions={
+        'g3_three_halves': 'Starts in S reach exactly 0 after finitely many steps; every other start ends in the 2-cycle ±δ²/4, since the gradient of 2/3|x|^{3/2} is not Lipschitz at 0.',
+    }))
 
 
 # ============================================================================= G4
@@ -333,4 +336,7 @@ def plot_double_well(results: Results, out_dir: Path) -> list[Path]:
 
 
 register(Experiment("G4", "G", "x^4 - 4x^2 from sqrt(3), step 1/4: one step lands on the local maximum 0",
-                    DoubleWellConfig, run_double_well, plot_double_well))
+                    DoubleWellConfig, run_double_well, plot_double_well,
+    captions={
+        'g4_double_well': 'From √3 one step of size 1/4 lands on the local maximum 0 (in floats within 1-2 ulps), where the gradient vanishes; the residual then grows 3x per step until GD leaves.',
+    }))

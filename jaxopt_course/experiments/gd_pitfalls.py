@@ -204,7 +204,10 @@ def _plot_shown(ax, d: dict, rates: np.ndarray) -> None:
 
 
 register(Experiment("G1", "G", "plateau: learning rates 1e-5..10 vmapped, divergence reported, decaying steps",
-                    PlateauConfig, run_plateau, plot_plateau))
+                    PlateauConfig, run_plateau, plot_plateau,
+    captions={
+        'g1_plateau': "Small constant rates never leave the plateau, moderate ones converge, and rates above 2/f''(0) oscillate or diverge (marked at their step, never drawn as NaN); decaying steps rescue some large rates.",
+    }))
 
 
 # ============================================================================= G2
@@ -298,7 +301,10 @@ def plot_zigzag(results: Results, out_dir: Path) -> list[Path]:
 
 
 register(Experiment("G2", "G", "zig-zag of GD on an ill-conditioned quadratic, and a 100x smaller step",
-                    ZigZagConfig, run_zigzag, plot_zigzag))
+                    ZigZagConfig, run_zigzag, plot_zigzag,
+    captions={
+        'g2_zigzag': 'With a1 >> a2 the step that suits the flat direction makes the steep coordinate flip sign every iteration (zig-zag); a 100x smaller step no longer zig-zags but crawls along the valley.',
+    }))
 
 
 # ============================================================================= G5
@@ -420,4 +426,7 @@ def plot_critical_step(results: Results, out_dir: Path) -> list[Path]:
 
 
 register(Experiment("G5", "G", "GD on a 2-D quadratic risk: steps 0.02, 0.05, 0.1 vs the critical step 2/lambda_max",
-                    CriticalStepConfig, run_critical_step, plot_critical_step))
+                    CriticalStepConfig, run_critical_step, plot_critical_step,
+    captions={
+        'g5_critical_step': "Distances fall linearly for steps below 2/λ_max and blow up above it (0.1 diverges); the rate is set by max |1 - γλ| over the Hessian's eigenvalues.",
+    }))

@@ -166,7 +166,13 @@ def plot_power_losses(results: Results, out_dir: Path) -> list[Path]:
 
 
 register(Experiment("R1", "R", "power losses |a.theta - y|^gamma: SGD, Adam, Adagrad, error bars, rate sweep",
-                    PowerLossConfig, run_power_losses, plot_power_losses))
+                    PowerLossConfig, run_power_losses, plot_power_losses,
+    captions={
+        'r1_test_loss': "Test loss, mean ± 2.5 standard errors over replicates, every 50 steps, one panel per γ, all methods at the course's shared rate 1e-3: none has converged in 1000 steps.",
+        'r1_test_loss_best_lr': 'The same curves with each method at its own best rate: the comparison that is fair to each method.',
+        'r1_lr_sweep': 'Final loss against learning rate per method and γ; diverged rates are marked, not plotted as NaN.',
+        'r1_distance': 'Distance of the final θ to θ_true per method and γ.',
+    }))
 
 
 # ----------------------------------------------------------------------------- R2
@@ -237,4 +243,8 @@ def plot_grid_search(results: Results, out_dir: Path) -> list[Path]:
 
 
 register(Experiment("R2", "R", "grid search lr x batch x epochs for a two-layer linear net on diabetes data",
-                    GridSearchConfig, run_grid_search, plot_grid_search))
+                    GridSearchConfig, run_grid_search, plot_grid_search,
+    captions={
+        'r2_grid_heatmap': 'Validation MSE over learning rate × batch size × epochs; lr 0.1 and 1 diverge (labelled), the best cell is chosen on validation and reported on test.',
+        'r2_validation_curves': 'Validation MSE against epoch for each rate and batch size: the 50/100/150-epoch cells of the grid are read off these 150-epoch runs.',
+    }))
