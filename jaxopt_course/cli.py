@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_non_negative_int, default=0, help="base PRNG seed (default 0)")
     run.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
     run.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
+    run.add_argument("--data-dir", help="dataset directory for experiments that load data (MNIST: IDX files or a "
+                     "prepared tensorflow-datasets directory; default $JAXOPT_COURSE_DATA_DIR)")
     return parser
 
 
@@ -68,7 +70,7 @@ def _prepare_out_dir(path: Path) -> Path:
 
 
 def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 0, out: Path = Path("results"),
-                   x64: bool = False) -> Path:
+                   x64: bool = False, data_dir=None) -> Path:
     """Run one experiment and write ``out/ID/results.json``, ``data.npz`` and figures; return the dir."""
     import jax
 
@@ -77,7 +79,7 @@ def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 
     from jaxopt_course.results import save_npz, versions, write_json
 
     experiment = experiments.get(exp_id)
-    config = experiments.make_config(experiment, quick=quick, seeds=seeds)
+    config = experiments.make_config(experiment, quick=quick, seeds=seeds, data_dir=data_dir)
     out_dir = _prepare_out_dir(Path(out) / experiment.id)
     precision.set_x64(x64)
     log(f"{experiment.id}: {experiment.description} ({'quick' if quick else 'full'}, seed {seed}"
@@ -127,7 +129,8 @@ def _cmd_run(args) -> int:
             raise UsageError(str(err)) from None
     _prepare_out_dir(args.out)
     for exp_id in ids:
-        run_experiment(exp_id, quick=args.quick, seeds=args.seeds, seed=args.seed, out=args.out, x64=args.x64)
+        run_experiment(exp_id, quick=args.quick, seeds=args.seeds, seed=args.seed, out=args.out, x64=args.x64,
+                       data_dir=args.data_dir)
     return 0
 
 
