@@ -178,6 +178,20 @@ def test_train_rejects_bad_input(getkey):
         optim.sgd(-1.0)
 
 
+def test_diverged_seeds_are_masked_and_left_out_of_the_statistics():
+    steps = np.array([0, 10, 20, 30])
+    acc = np.array([[0.1, 0.5, 0.7, 0.8], [0.1, 0.6, 0.1, 0.1], [0.1, 0.5, 0.6, 0.9]])
+    loss = np.ones((3, 4, 2))
+    curves = C.mask_diverged({"test_accuracy": acc, "grad_norm": loss, "train_accuracy": acc, "test_loss": acc,
+                              "train_loss": acc}, steps, np.array([-1, 15, -1]))
+    np.testing.assert_array_equal(np.isnan(curves["test_accuracy"][1]), [False, False, True, True])
+    assert np.isnan(curves["grad_norm"][1, 2:]).all() and not np.isnan(curves["grad_norm"][[0, 2]]).any()
+    final = C._final_accuracy(curves)
+    assert final["test_accuracy"] == pytest.approx(0.85) and final["test_accuracy_min"] == 0.8
+    assert final["test_accuracy_std"] == pytest.approx(np.std([0.8, 0.9], ddof=1))
+    assert C._shown_seed(np.array([4, -1, -1])) == 1 and C._shown_seed(np.array([3, 5])) == 0
+
+
 def test_confusion_matrix_and_example_picking():
     labels = np.array([0, 1, 2, 2, 1])
     probs = np.array([[0.9, 0.1, 0], [0.2, 0.7, 0.1], [0.6, 0.1, 0.3], [0.05, 0.9, 0.05], [0.1, 0.8, 0.1]])
@@ -204,10 +218,10 @@ def test_c2_quick_cli(tmp_path):
     assert len(m["test_accuracy_per_seed"]) == 4 and m["test_accuracy_std"] > 0
     assert m["test_accuracy"] > 0.8 and m["test_accuracy_per_epoch"][0] < 0.3
     np.testing.assert_allclose(m["test_accuracy_from_predictions"], m["test_accuracy_per_seed"], atol=1e-5)
-    matrix = np.asarray(m["confusion_matrix_seed0"])
+    matrix = np.asarray(m["confusion_matrix"])
     assert matrix.sum() == m["n_test"] and np.trace(matrix) / m["n_test"] == pytest.approx(
         m["test_accuracy_per_seed"][0], abs=1e-5)
-    errors = m["most_confident_errors_seed0"]
+    errors = m["most_confident_errors"]
     assert len(errors) == 4 and all(e["label"] != e["predicted"] for e in errors)
     assert [e["probability"] for e in errors] == sorted((e["probability"] for e in errors), reverse=True)
     for name in ("c2_examples", "c2_confusion", "c2_curves"):

@@ -99,11 +99,15 @@ def _load_auto(data_dir: Path | None) -> Dataset:
                             "tensorflow-datasets is not installed to read it as a tfds directory")
         return load_tfds(data_dir)
     if not tfds_available():
-        log("tensorflow-datasets is not installed and no --data-dir was given: using the offline digits")
-        return digits.load_digits()
+        return _offline("tensorflow-datasets is not installed and no --data-dir was given")
     try:
         return load_tfds(None)
     except DataError as err:
-        log(f"full MNIST unavailable ({err}); using the offline digits")
-        dataset = digits.load_digits()
-        return Dataset(dataset.train, dataset.test, f"{dataset.source} (tfds failed: {err})")
+        return _offline(f"tfds failed: {err}")
+
+
+def _offline(reason: str) -> Dataset:
+    """The offline digits, with the reason full MNIST was not used appended to ``source``."""
+    log(f"full MNIST unavailable ({reason}): using the offline digits")
+    dataset = digits.load_digits()
+    return Dataset(dataset.train, dataset.test, f"{dataset.source} (full MNIST unavailable: {reason})")

@@ -72,7 +72,7 @@ def depth_sweep(data: dict, path: Path) -> Path:
     fig, axes = plotting.figure(len(inits), len(acts), width=4.2, height=3.6)
     axes = np.asarray(axes).reshape(len(inits), len(acts))
     seeds = np.asarray(data[f"sweep_grad_norm_depth{np.asarray(data['sweep_depths'])[0]}"]).shape[0]
-    fig.suptitle(f"C1 sweep: per-layer weight-gradient norms in the first epoch ({data['optimizer']}); "
+    fig.suptitle(f"C1 sweep: per-layer weight-gradient norms in the first epoch ({data['sweep_optimizer']}); "
                  f"geometric mean and 10-90% band over {seeds} seeds", fontsize=10)
     plotted = {}
     names = {"uniform": r"$U(\pm 1/\sqrt{n_{in}})$ init (PyTorch)", "he": r"He init $N(0, 2/n_{in})$"}
@@ -109,7 +109,7 @@ def examples(data: dict, path: Path) -> Path:
     rows = max(max(len(g) for g in groups), 1)
     fig, axes = plotting.figure(rows, 4, width=2.2, height=2.0)
     axes = np.asarray(axes).reshape(rows, 4)
-    fig.suptitle("C2 (seed 0): test images and the predicted class probabilities "
+    fig.suptitle(f"C2 (seed {int(data['shown_seed'])}): test images and the predicted class probabilities "
                  "(green: true class, red: wrong prediction)", fontsize=10)
     for col, (kind, members) in enumerate(zip(("typical", "most confidently wrong"), groups)):
         for row in range(rows):
@@ -130,7 +130,7 @@ def examples(data: dict, path: Path) -> Path:
 
 
 def confusion(data: dict, path: Path) -> Path:
-    """Confusion matrix of seed 0 on the test split: counts, coloured by the fraction of each true class."""
+    """Confusion matrix of the shown seed on the test split: counts, coloured by the fraction of each true class."""
     matrix = np.asarray(data["confusion_matrix"])
     fractions = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     fig, ax = plotting.figure(width=5.6, height=4.8)
@@ -145,5 +145,6 @@ def confusion(data: dict, path: Path) -> Path:
     ax.grid(False)
     fig.colorbar(image, ax=ax, label="fraction of the true class")
     accuracy = np.trace(matrix) / max(matrix.sum(), 1)
-    plotting.label(ax, "predicted class", "true class", f"C2 confusion matrix (seed 0, test accuracy {accuracy:.2%})")
+    plotting.label(ax, "predicted class", "true class",
+                   f"C2 confusion matrix (seed {int(data['shown_seed'])}, test accuracy {accuracy:.2%})")
     return plotting.save(fig, path, {"confusion_matrix": matrix, "fractions": fractions})

@@ -15,6 +15,7 @@ minibatch B and averaged over the batches of each epoch.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -87,22 +88,46 @@ def _per_seed_divergence(diverged_at: np.ndarray, batches_per_epoch: int, prefix
     return out
 
 
+def mask_diverged(metrics: dict, steps: np.ndarray, diverged_at: np.ndarray) -> dict:
+    """Recorded metrics (seeds x records x ...) set to NaN from each seed's divergence step on.
+
+    A diverged seed is then left out of means, spreads and figures (it is reported
+    in ``Results.diverged`` instead of being drawn or averaged as garbage).
+    """
+    steps, diverged_at = np.asarray(steps), np.asarray(diverged_at)
+    after = (diverged_at[:, None] >= 0) & (steps[None, :] >= diverged_at[:, None])  # (S, R)
+    out = {}
+    for name, values in metrics.items():
+        values = np.asarray(values, dtype=np.float64)
+        out[name] = np.where(after.reshape(after.shape + (1,) * (values.ndim - 2)), np.nan, values)
+    return out
+
+
+def _nanmean(values, **kwargs):
+    """np.nanmean without the all-NaN warning (every seed diverged: NaN, reported as null)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, **kwargs)
+
+
 def _curve_metrics(metrics: dict) -> dict:
     """Per-epoch means over seeds of the recorded loss and accuracy curves (epoch 0 = initial point)."""
-    return {f"{name}_per_epoch": np.nanmean(np.asarray(metrics[name]), axis=0)
+    return {f"{name}_per_epoch": _nanmean(np.asarray(metrics[name]), axis=0)
             for name in ("train_loss", "test_loss", "train_accuracy", "test_accuracy") if name in metrics}
 
 
 def _final_accuracy(metrics: dict) -> dict:
-    """Final test accuracy: mean, standard deviation, min and max over seeds, and per seed."""
+    """Final test accuracy: mean, standard deviation, min and max over the seeds that did not diverge."""
     acc = np.asarray(metrics["test_accuracy"])[:, -1]
-    return {"test_accuracy": float(np.nanmean(acc)),
-            "test_accuracy_std": float(np.nanstd(acc, ddof=1)) if acc.size > 1 else 0.0,
-            "test_accuracy_min": float(np.nanmin(acc)), "test_accuracy_max": float(np.nanmax(acc)),
+    finite = acc[np.isfinite(acc)]
+    return {"test_accuracy": _nanmean(acc),
+            "test_accuracy_std": float(np.std(finite, ddof=1)) if finite.size > 1 else 0.0,
+            "test_accuracy_min": float(finite.min()) if finite.size else None,
+            "test_accuracy_max": float(finite.max()) if finite.size else None,
             "test_accuracy_per_seed": acc,
-            "train_accuracy": float(np.nanmean(np.asarray(metrics["train_accuracy"])[:, -1])),
-            "test_loss": float(np.nanmean(np.asarray(metrics["test_loss"])[:, -1])),
-            "train_loss": float(np.nanmean(np.asarray(metrics["train_loss"])[:, -1]))}
+            "train_accuracy": _nanmean(np.asarray(metrics["train_accuracy"])[:, -1]),
+            "test_loss": _nanmean(np.asarray(metrics["test_loss"])[:, -1]),
+            "train_loss": _nanmean(np.asarray(metrics["train_loss"])[:, -1])}
 
 
 # ----------------------------------------------------------------------------- C1
@@ -212,6 +237,8 @@ def _c1_sweep(config: C1Config, key: jax.Array, data: cl.Data) -> tuple[dict, di
                 summary[label] = mean
                 ratios[label] = float(mean[0] / mean[-1]) if ok.any() and mean[-1] > 0 else None
                 diverged.update(_per_seed_divergence(div[:, i, a], nb, f"sweep {label}, "))
+    arrays["sweep_optimizer"] = np.asarray(f"SGD lr {config.learning_rate:g}, batch {config.batch_size}, "
+                                           f"1 epoch on {sub.x_train.shape[0]:,} examples")
     metrics = {"sweep_grad_norm_epoch1": summary, "sweep_first_over_last_layer": ratios,
                "sweep_train_size": int(sub.x_train.shape[0])}
     return arrays, metrics, diverged
@@ -226,7 +253,8 @@ def run_c1(config: C1Config, key: jax.Array) -> Results:
     with timed(f"C1: {config.epochs} epochs x {nb} batches of {config.batch_size}, {config.seeds} seeds"):
         trace = jax.device_get(sweep(functools.partial(_c1_train, config), jax.random.split(train_key, config.seeds),
                                      data))
-    grad_norm = np.asarray(trace.metrics["grad_norm"])[:, 1:]  # (S, E, L): epoch 0 has no batches.
+    curves = mask_diverged(trace.metrics, trace.steps[0], trace.diverged_at)
+    grad_norm = curves.pop("grad_norm")[:, 1:]  # (S, E, L): epoch 0 has no batches.
     sweep_data, sweep_metrics, sweep_diverged = _c1_sweep(config, sweep_key, data)
     metrics = {
         **info,
@@ -234,16 +262,16 @@ def run_c1(config: C1Config, key: jax.Array) -> Results:
         "num_params": count_params(c1_model(config), info["input_dim"]),
         "optimizer": _optimizer_text("SGD", config),
         "norm_definition": NORM_DEFINITION,
-        **_final_accuracy(trace.metrics),
-        "grad_norm_epoch1": np.nanmean(grad_norm[:, 0], axis=0),
-        "grad_norm_final": np.nanmean(grad_norm[:, -1], axis=0),
-        "grad_norm_per_epoch": np.nanmean(grad_norm, axis=0),
-        **_curve_metrics(trace.metrics),
+        **_final_accuracy(curves),
+        "grad_norm_epoch1": _nanmean(grad_norm[:, 0], axis=0),
+        "grad_norm_final": _nanmean(grad_norm[:, -1], axis=0),
+        "grad_norm_per_epoch": _nanmean(grad_norm, axis=0),
+        **_curve_metrics(curves),
         **sweep_metrics,
     }
     data_out = {"epochs": np.arange(config.epochs + 1), "grad_norm": grad_norm,
                 "optimizer": np.asarray(_optimizer_text("SGD", config)),
-                **{name: np.asarray(v) for name, v in trace.metrics.items() if name != "grad_norm"},
+                **curves,
                 "sweep_depths": np.asarray(config.sweep_depths),
                 "sweep_activations": np.asarray(config.sweep_activations),
                 "sweep_initializers": np.asarray(config.sweep_initializers), **sweep_data}
@@ -298,7 +326,7 @@ def _c2_train(config: C2Config, key: jax.Array, data: cl.Data) -> dict:
     model = c2_model(config)
     trace = cl.train(model, optim.adam(config.learning_rate), data, key, epochs=config.epochs,
                      batch_size=config.batch_size)
-    return {"metrics": trace.metrics, "diverged_at": trace.diverged_at,
+    return {"metrics": trace.metrics, "steps": trace.steps, "diverged_at": trace.diverged_at,
             "log_probs": model.apply({"params": trace.state.opt.params}, data.x_test)}
 
 
@@ -317,6 +345,32 @@ def pick_examples(labels: np.ndarray, probs: np.ndarray, count: int) -> tuple[np
     return typical, confident
 
 
+def _shown_seed(diverged_at: np.ndarray) -> int:
+    """The first seed that did not diverge (0 if all did): the one whose predictions are shown."""
+    ok = np.flatnonzero(np.asarray(diverged_at) < 0)
+    return int(ok[0]) if ok.size else 0
+
+
+def _predictions(dataset: Dataset, log_probs: np.ndarray, diverged_at: np.ndarray, count: int) -> tuple[dict, dict]:
+    """Accuracy per seed from the test probabilities, confusion matrix and examples of the shown seed."""
+    probs = np.exp(np.asarray(log_probs, np.float64))  # (S, n_test, C)
+    labels = np.asarray(dataset.test.labels)
+    accuracy = np.where(np.asarray(diverged_at) < 0, (probs.argmax(-1) == labels).mean(-1), np.nan)
+    seed = _shown_seed(diverged_at)
+    typical, wrong = pick_examples(labels, probs[seed], count)
+    shown = np.concatenate([typical, wrong])
+    matrix = confusion_matrix(labels, probs[seed].argmax(-1), dataset.num_classes)
+    metrics = {"test_accuracy_from_predictions": accuracy, "shown_seed": seed, "confusion_matrix": matrix,
+               "most_confident_errors": [
+                   {"test_index": int(i), "label": int(labels[i]), "predicted": int(probs[seed, i].argmax()),
+                    "probability": float(probs[seed, i].max())} for i in wrong]}
+    data = {"confusion_matrix": matrix, "shown_seed": np.asarray(seed), "example_index": shown,
+            "example_kind": np.array(["typical"] * typical.size + ["confidently wrong"] * wrong.size),
+            "example_images": dataset.test.images[shown], "example_labels": labels[shown],
+            "example_probs": probs[seed, shown], "test_accuracy_per_seed": accuracy}
+    return metrics, data
+
+
 def run_c2(config: C2Config, key: jax.Array) -> Results:
     """C2: train the classifier over vmapped seeds; accuracy spread, examples, confusion matrix."""
     _check_common(config)
@@ -326,31 +380,19 @@ def run_c2(config: C2Config, key: jax.Array) -> Results:
     nb = -(-info["n_train"] // config.batch_size)
     with timed(f"C2: {config.epochs} epochs x {nb} batches of {config.batch_size}, {config.seeds} seeds vmapped"):
         out = jax.device_get(sweep(functools.partial(_c2_train, config), jax.random.split(key, config.seeds), data))
-    probs = np.exp(np.asarray(out["log_probs"], np.float64))  # (S, n_test, C)
-    labels = np.asarray(dataset.test.labels)
-    accuracy = (probs.argmax(-1) == labels).mean(-1)
-    typical, wrong = pick_examples(labels, probs[0], config.examples)
-    shown = np.concatenate([typical, wrong])
-    matrix = confusion_matrix(labels, probs[0].argmax(-1), dataset.num_classes)
+    curves = mask_diverged(out["metrics"], out["steps"][0], out["diverged_at"])
+    prediction_metrics, prediction_data = _predictions(dataset, out["log_probs"], out["diverged_at"], config.examples)
     metrics = {
         **info,
         "model": architecture(info["input_dim"], config.hidden, 10, config.activation, config.use_bias),
         "num_params": count_params(c2_model(config), info["input_dim"]),
         "optimizer": _optimizer_text("Adam", config),
-        **_final_accuracy(out["metrics"]),
-        "test_accuracy_from_predictions": accuracy,
-        **_curve_metrics(out["metrics"]),
-        "confusion_matrix_seed0": matrix,
-        "most_confident_errors_seed0": [
-            {"test_index": int(i), "label": int(labels[i]), "predicted": int(probs[0, i].argmax()),
-             "probability": float(probs[0, i].max())} for i in wrong],
+        **_final_accuracy(curves),
+        **_curve_metrics(curves),
+        **prediction_metrics,
     }
-    data_out = {"epochs": np.arange(config.epochs + 1), **{k: np.asarray(v) for k, v in out["metrics"].items()},
-                "optimizer": np.asarray(_optimizer_text("Adam", config)),
-                "confusion_matrix": matrix, "example_index": shown,
-                "example_kind": np.array(["typical"] * typical.size + ["confidently wrong"] * wrong.size),
-                "example_images": dataset.test.images[shown], "example_labels": labels[shown],
-                "example_probs": probs[0, shown], "test_accuracy_per_seed": accuracy}
+    data_out = {"epochs": np.arange(config.epochs + 1), **curves,
+                "optimizer": np.asarray(_optimizer_text("Adam", config)), **prediction_data}
     return Results(metrics, data_out, _per_seed_divergence(out["diverged_at"], nb, "C2 "))
 
 
