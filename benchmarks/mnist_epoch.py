@@ -5,12 +5,14 @@ optimizer (Adam 1e-3), same batch size (64, last batch partial), same standardiz
 data, each epoch a fresh random order. The JAX epoch is one ``lax.scan`` over the
 batches inside one jit-compiled call (``jaxopt_course.problems.classification``
 through the runner); the PyTorch loop is what a user writes: ``randperm``, then
-index, forward, ``nll_loss``, ``backward``, ``step`` per batch; it is timed with
-PyTorch's default number of threads and with one thread, and the ratio uses the
-faster of the two (on a busy machine OpenMP threads can cost PyTorch 5-10x). Epoch times are
-medians over repeats after a warm-up epoch (compilation is reported separately).
-With ``--seeds S`` the JAX program also trains S seeds at once (vmap) and reports
-the time per seed.
+index, forward, ``nll_loss``, ``backward``, ``step`` per batch. PyTorch is timed
+with its default number of threads and with one thread, and the headline ratio
+uses the faster of the two in each round (on a busy machine OpenMP threads can
+cost PyTorch 5-10x). With ``--seeds S`` JAX also trains S seeds at once (vmap),
+reported as time per seed. After a warm-up epoch each (compilation is reported
+separately), all variants run interleaved, one epoch each per round, so that load
+changes on a shared machine hit every variant alike; times are medians over
+rounds and ratios medians of the per-round ratios.
 
     python benchmarks/mnist_epoch.py                  # digits + random 60,000, table + JSON
     python benchmarks/mnist_epoch.py --smoke          # tiny sizes (used by the tests)
@@ -26,7 +28,7 @@ the same run, not absolute times across runs.
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import os
 import platform
 import statistics
@@ -54,13 +56,19 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "mnist_epoch.json"
 # ----------------------------------------------------------------------------- data
 
 
-def random_data(key: jax.Array, n_train: int, n_test: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """Random MNIST-shaped data: pixels uniform in {0, ..., 255} / 255, labels uniform in 0..9, standardized."""
+@functools.partial(jax.jit, static_argnums=1)
+def _random_pixels_and_labels(key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+    """n images with pixels uniform in {0, ..., 255} / 255 and n labels uniform in 0..9."""
     k_img, k_lbl = jax.random.split(key)
-    images = jax.random.randint(k_img, (n_train + n_test, 28, 28), 0, 256).astype(jnp.float32) / 255.0
-    labels = jax.random.randint(k_lbl, (n_train + n_test,), 0, 10)
-    data = dataset.Dataset(dataset.make_split(np.asarray(images[:n_train]), np.asarray(labels[:n_train])),
-                           dataset.make_split(np.asarray(images[n_train:]), np.asarray(labels[n_train:])), "random")
+    return (jax.random.randint(k_img, (n, 28, 28), 0, 256).astype(jnp.float32) / 255.0,
+            jax.random.randint(k_lbl, (n,), 0, 10))
+
+
+def random_data(key: jax.Array, n_train: int, n_test: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Random MNIST-shaped training data, standardized like the real thing (random labels)."""
+    images, labels = (np.asarray(a) for a in _random_pixels_and_labels(key, n_train + n_test))
+    data = dataset.Dataset(dataset.make_split(images[:n_train], labels[:n_train]),
+                           dataset.make_split(images[n_train:], labels[n_train:]), "random")
     norm = dataset.normalize(data)
     return norm.x_train, norm.y_train
 
@@ -94,122 +102,141 @@ def _epoch_program(x: jax.Array, y: jax.Array):
     return init, epoch
 
 
-def _timed(fn, *args) -> tuple[float, object]:
-    """(wall seconds, result) of fn(*args) with the result ready."""
-    start = time.perf_counter()
-    out = jax.block_until_ready(fn(*args))
-    return time.perf_counter() - start, out
+def jax_epochs(x: np.ndarray, y: np.ndarray, seeds: int = 1):
+    """A callable running one more epoch (``seeds`` > 1: vmapped over seeds) and returning its wall time.
 
-
-def time_jax(x: np.ndarray, y: np.ndarray, repeats: int, seeds: int = 1) -> dict:
-    """Compile time and per-epoch times of the jit'd epoch (for ``seeds`` > 1: vmapped over seeds)."""
-    xj, yj = jnp.asarray(x), jnp.asarray(y)
-    init, epoch = _epoch_program(xj, yj)
+    Its ``info`` dict holds the compile-and-first-epoch time and, after each call,
+    the mean minibatch loss of the last epoch.
+    """
+    init, epoch = _epoch_program(jnp.asarray(x), jnp.asarray(y))
     keys = jax.random.split(jax.random.key(0), seeds)
     if seeds == 1:
-        init_fn, epoch_fn, first = jax.jit(init), jax.jit(epoch), keys[0]
+        init_fn, epoch_fn, keys = jax.jit(init), jax.jit(epoch), keys[0]
     else:
-        init_fn, epoch_fn, first = jax.jit(jax.vmap(init)), jax.jit(jax.vmap(epoch)), keys
-    state = init_fn(first)
-    compile_s, state = _timed(epoch_fn, state, first)
-    times = []
-    for r in range(repeats):
-        key = jax.random.fold_in(first, r + 1) if seeds == 1 else jax.vmap(jax.random.fold_in, (0, None))(keys, r + 1)
-        seconds, state = _timed(epoch_fn, state, key)
-        times.append(seconds)
-    metrics = cl.epoch_metrics(state) if seeds == 1 else jax.vmap(cl.epoch_metrics)(state)
-    loss = float(np.mean(np.asarray(metrics["batch_loss"])))
-    return {"compile_and_first_epoch_s": compile_s, "epoch_s": times, "last_epoch_mean_batch_loss": loss}
+        init_fn, epoch_fn = jax.jit(jax.vmap(init)), jax.jit(jax.vmap(epoch))
+    fold_in = jax.jit(jax.random.fold_in if seeds == 1 else jax.vmap(jax.random.fold_in, (0, None)))
+    box = {"state": init_fn(keys), "epoch": 0}
+    info = {}
+
+    def run_epoch() -> float:
+        key = fold_in(keys, box["epoch"])
+        jax.block_until_ready(key)
+        start = time.perf_counter()
+        box["state"] = jax.block_until_ready(epoch_fn(box["state"], key))
+        seconds = time.perf_counter() - start
+        box["epoch"] += 1
+        metrics = cl.epoch_metrics(box["state"]) if seeds == 1 else jax.vmap(cl.epoch_metrics)(box["state"])
+        info["last_epoch_mean_batch_loss"] = float(np.mean(np.asarray(metrics["batch_loss"])))
+        return seconds
+
+    info["compile_and_first_epoch_s"] = run_epoch()
+    run_epoch.info = info
+    return run_epoch
 
 
 # ----------------------------------------------------------------------------- PyTorch
 
 
-def time_torch(x: np.ndarray, y: np.ndarray, repeats: int, threads: int | None = None) -> dict | None:
-    """Per-epoch times of the PyTorch eager loop with ``threads`` intra-op threads (None: PyTorch's default).
+def torch_epochs(x: np.ndarray, y: np.ndarray):
+    """A callable ``run_epoch(threads)`` timing one epoch of the PyTorch eager loop (None without PyTorch).
 
-    Returns None when PyTorch is not installed.
+    ``threads=None`` uses PyTorch's default number of intra-op threads.
     """
     try:
         import torch
     except ImportError:
         return None
     default_threads = torch.get_num_threads()
-    torch.set_num_threads(threads or default_threads)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN[0]), torch.nn.ReLU(),
                                 torch.nn.Linear(HIDDEN[0], HIDDEN[1]), torch.nn.ReLU(),
                                 torch.nn.Linear(HIDDEN[1], 10))
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64))
+    info = {"torch": torch.__version__, "default_threads": default_threads}
 
-    def epoch() -> float:
+    def run_epoch(threads: int | None = None) -> float:
+        torch.set_num_threads(threads or default_threads)
+        start = time.perf_counter()
         order = torch.randperm(xt.shape[0])
         total, count = 0.0, 0
-        for start in range(0, xt.shape[0], BATCH):
-            index = order[start:start + BATCH]
+        for first in range(0, xt.shape[0], BATCH):
+            index = order[first:first + BATCH]
             optimizer.zero_grad()
             loss = torch.nn.functional.nll_loss(torch.log_softmax(model(xt[index]), dim=1), yt[index])
             loss.backward()
             optimizer.step()
             total, count = total + loss.item(), count + 1
-        return total / count
+        seconds = time.perf_counter() - start
+        torch.set_num_threads(default_threads)
+        info["last_epoch_mean_batch_loss"] = total / count
+        return seconds
 
-    start = time.perf_counter()
-    epoch()
-    warmup = time.perf_counter() - start
-    times, loss = [], float("nan")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        loss = epoch()
-        times.append(time.perf_counter() - start)
-    used = torch.get_num_threads()
-    torch.set_num_threads(default_threads)
-    return {"first_epoch_s": warmup, "epoch_s": times, "last_epoch_mean_batch_loss": loss,
-            "torch": torch.__version__, "threads": used}
+    run_epoch()  # warm-up: first-call allocations
+    run_epoch.info = info
+    return run_epoch
 
 
 # ----------------------------------------------------------------------------- driver
 
 
 def bench(name: str, x: np.ndarray, y: np.ndarray, repeats: int, seeds: int) -> dict:
-    """One table row: JAX (1 seed, and S seeds vmapped) against PyTorch on the same data."""
+    """One table row: JAX (1 seed, and S seeds vmapped) against PyTorch on the same data.
+
+    The variants run *interleaved*, one epoch each per round, so that every ratio
+    compares epochs timed under the same machine load; medians over rounds.
+    """
     row = {"data": name, "n_train": int(x.shape[0]), "batches_per_epoch": batching.num_batches(x.shape[0], BATCH)}
-    row["jax"] = time_jax(x, y, repeats)
-    row["jax_epoch_s"] = statistics.median(row["jax"]["epoch_s"])
+    variants = {"jax": jax_epochs(x, y)}
     if seeds > 1:
-        row["jax_vmapped"] = time_jax(x, y, repeats, seeds)
+        variants["jax_vmapped"] = jax_epochs(x, y, seeds)
+    torch_run = torch_epochs(x, y)
+    if torch_run is not None:
+        variants["torch_default_threads"] = torch_run
+        # On an oversubscribed machine PyTorch's OpenMP threads can be several times slower than
+        # one thread: time both and compare against the faster, so the ratio is not flattered.
+        if torch_run.info["default_threads"] != 1:
+            variants["torch_1_thread"] = functools.partial(torch_run, 1)
+    times = {k: [] for k in variants}
+    for _ in range(repeats):
+        for k, run_epoch in variants.items():
+            times[k].append(run_epoch())
+    row["epoch_s"] = times
+    row["jax"] = dict(variants["jax"].info)
+    row["jax_epoch_s"] = statistics.median(times["jax"])
+    if seeds > 1:
+        row["jax_vmapped"] = dict(variants["jax_vmapped"].info)
         row["jax_vmapped_seeds"] = seeds
-        row["jax_vmapped_epoch_s_per_seed"] = statistics.median(row["jax_vmapped"]["epoch_s"]) / seeds
-    default = time_torch(x, y, repeats)
-    if default is None:
+        row["jax_vmapped_epoch_s_per_seed"] = statistics.median(times["jax_vmapped"]) / seeds
+    if torch_run is None:
         row["torch_skipped"] = "PyTorch is not installed (pip install 'jaxopt_course[bench]')"
         return row
-    # On an oversubscribed machine PyTorch's OpenMP threads can be several times slower
-    # than one thread: time both and compare against the faster, so the ratio is not flattered.
-    runs = [default] if default["threads"] == 1 else [default, time_torch(x, y, repeats, threads=1)]
-    row["torch_runs"] = runs
-    row["torch"] = min(runs, key=lambda r: statistics.median(r["epoch_s"]))
-    row["torch_epoch_s"] = statistics.median(row["torch"]["epoch_s"])
-    row["torch_default_threads_epoch_s"] = statistics.median(default["epoch_s"])
-    row["speedup_jax_over_torch"] = row["torch_epoch_s"] / row["jax_epoch_s"]
+    best = [min(t) for t in zip(*(times[k] for k in variants if k.startswith("torch")))]
+    row["torch"] = dict(torch_run.info)
+    row["torch_default_threads_epoch_s"] = statistics.median(times["torch_default_threads"])
+    row["torch_epoch_s"] = statistics.median(best)
+    row["speedup_jax_over_torch"] = statistics.median(b / j for b, j in zip(best, times["jax"]))
+    row["speedup_jax_over_torch_default_threads"] = statistics.median(
+        t / j for t, j in zip(times["torch_default_threads"], times["jax"]))
     return row
 
 
 def print_table(rows: list[dict]) -> None:
-    """One line per data set: epoch times and the ratio."""
-    header = (f"{'data':8s} {'n_train':>8s} {'batches':>7s} {'jax s/epoch':>12s} {'jax vmap s/epoch/seed':>22s} "
-              f"{'torch s/epoch (default thr.)':>28s} {'torch s/epoch (best)':>21s} {'torch / jax':>11s} "
-              f"{'jax compile s':>14s}")
+    """One line per data set: median epoch times and the median of the per-round ratios."""
+    header = (f"{'data':7s} {'n_train':>7s} {'batches':>7s} {'jax s/ep':>9s} {'jax vmap s/ep/seed':>19s} "
+              f"{'torch s/ep (default thr.)':>26s} {'torch s/ep (best)':>18s} {'torch/jax (best)':>17s} "
+              f"{'torch/jax (default)':>20s} {'jax compile s':>14s}")
     print(header)
     print("-" * len(header))
     for r in rows:
         vm = f"{r['jax_vmapped_epoch_s_per_seed']:.3f} (S={r['jax_vmapped_seeds']})" if "jax_vmapped" in r else "-"
-        default_s = f"{r['torch_default_threads_epoch_s']:.3f}" if "torch" in r else "skipped"
-        best_s = f"{r['torch_epoch_s']:.3f} ({r['torch']['threads']} thr.)" if "torch" in r else "skipped"
-        ratio = f"{r['speedup_jax_over_torch']:.2f}x" if "torch" in r else "-"
-        print(f"{r['data']:8s} {r['n_train']:8d} {r['batches_per_epoch']:7d} {r['jax_epoch_s']:12.3f} {vm:>22s} "
-              f"{default_s:>28s} {best_s:>21s} {ratio:>11s} {r['jax']['compile_and_first_epoch_s']:14.2f}")
+        has_torch = "torch_epoch_s" in r
+        cells = ([f"{r['torch_default_threads_epoch_s']:.3f}", f"{r['torch_epoch_s']:.3f}",
+                  f"{r['speedup_jax_over_torch']:.2f}x", f"{r['speedup_jax_over_torch_default_threads']:.2f}x"]
+                 if has_torch else ["skipped", "skipped", "-", "-"])
+        print(f"{r['data']:7s} {r['n_train']:7d} {r['batches_per_epoch']:7d} {r['jax_epoch_s']:9.3f} {vm:>19s} "
+              f"{cells[0]:>26s} {cells[1]:>18s} {cells[2]:>17s} {cells[3]:>20s} "
+              f"{r['jax']['compile_and_first_epoch_s']:14.2f}")
     for r in rows:
         if "torch_skipped" in r:
             print(f"note: {r['torch_skipped']}")
@@ -245,7 +272,8 @@ def main(argv=None) -> int:
               "smoke": args.smoke, "rows": rows,
               "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                           "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]},
-              "note": "medians over repeats after a warm-up epoch; a shared machine makes absolute times noisy"}
+              "note": "interleaved rounds after a warm-up epoch; medians over rounds; a shared machine makes "
+                      "absolute times noisy"}
     write_json(args.out, record)
     print(f"wrote {args.out}")
     return 0

@@ -21,7 +21,7 @@ def test_smoke_run_writes_table_and_json(tmp_path, capsys):
     out = tmp_path / "mnist_epoch.json"
     assert bench.main(["--smoke", "--out", str(out)]) == 0
     table = capsys.readouterr().out
-    assert "torch / jax" in table and "random" in table
+    assert "torch/jax (best)" in table and "random" in table
     record = json.loads(out.read_text())
     (row,) = record["rows"]
     assert row["n_train"] == 256 and row["batches_per_epoch"] == 4 and "jax_vmapped" not in row
@@ -31,6 +31,7 @@ def test_smoke_run_writes_table_and_json(tmp_path, capsys):
     except ImportError:
         assert "not installed" in row["torch_skipped"]
     else:
-        assert row["speedup_jax_over_torch"] == pytest.approx(row["torch_epoch_s"] / row["jax_epoch_s"])
-        # Same model and data: after one epoch on random labels both losses sit near log(10).
+        (best,) = [min(t) for t in zip(*(v for k, v in row["epoch_s"].items() if k.startswith("torch")))]
+        assert row["speedup_jax_over_torch"] == pytest.approx(best / row["epoch_s"]["jax"][0])
+        # Same model and data: after a few epochs on random labels both losses sit near log(10).
         assert abs(row["torch"]["last_epoch_mean_batch_loss"] - row["jax"]["last_epoch_mean_batch_loss"]) < 0.3

@@ -142,3 +142,24 @@ def test_set_up_cache_holds_the_npm_digits():
                                       [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978])
     else:
         assert data.image_shape == (8, 8) and total == 1797
+
+
+def test_idx_files_of_the_cached_digits_load_identically(tmp_path):
+    """Writing the set-up's digits as IDX files and reading them back gives the very same arrays."""
+    import gzip
+    import struct
+
+    from jaxopt_course.data import idx
+
+    data = digits.load_digits()
+    if data.image_shape != (28, 28):
+        pytest.skip("the cache holds scikit-learn's 8x8 digits (npm was unavailable at set-up)")
+    for split, name in ((data.train, "train"), (data.test, "t10k")):
+        pixels = np.round(split.images * 255).astype(np.uint8)
+        for stem, array, magic in ((f"{name}-images-idx3-ubyte", pixels, 0x803),
+                                   (f"{name}-labels-idx1-ubyte", split.labels.astype(np.uint8), 0x801)):
+            header = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape)
+            (tmp_path / f"{stem}.gz").write_bytes(gzip.compress(header + array.tobytes()))
+    again = idx.load_idx_dir(tmp_path)
+    np.testing.assert_array_equal(again.train.images, data.train.images)
+    np.testing.assert_array_equal(again.test.labels, data.test.labels)

@@ -135,8 +135,8 @@ def load_digits(path=None) -> Dataset:
     except (OSError, KeyError, ValueError) as err:
         raise DataError(f"{path} is not a valid digits cache ({err}): run `{FETCH_COMMAND} --force`") from None
     train, test = stratified_split(labels, TRAIN_FRACTION)
-    scale = np.float32(1.0 / max_value)
+    scale = np.float32(max_value)
     source = (f"{origin}, {labels.size:,} images [{license}], cached at {path}; stratified split "
               f"(first {TRAIN_FRACTION:.0%} of each class): train {train.size:,}, test {test.size:,}")
-    return Dataset(make_split(images[train] * scale, labels[train]), make_split(images[test] * scale, labels[test]),
+    return Dataset(make_split(images[train] / scale, labels[train]), make_split(images[test] / scale, labels[test]),
                    source)

@@ -48,7 +48,8 @@ def check_data(data: Data) -> Data:
         if not jnp.issubdtype(x.dtype, jnp.floating) or not jnp.issubdtype(y.dtype, jnp.integer):
             raise ValueError(f"{name}: x must be floating and y integer, got {x.dtype} and {y.dtype}")
     if data.x_train.shape[1] != data.x_test.shape[1]:
-        raise ValueError(f"train and test inputs differ in dimension: {data.x_train.shape[1]} vs {data.x_test.shape[1]}")
+        raise ValueError(f"train and test inputs differ in dimension: "
+                         f"{data.x_train.shape[1]} vs {data.x_test.shape[1]}")
     return data
 
 
