@@ -45,6 +45,8 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument("--seed", type=_non_negative_int, default=0, help="base PRNG seed (default 0)")
     common.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
     common.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
+    common.add_argument("--data-dir", help="dataset directory for experiments that load data (MNIST: IDX files or a "
+                        "prepared tensorflow-datasets directory; default $JAXOPT_COURSE_DATA_DIR)")
     hosts = common.add_argument_group("several processes/hosts (see jaxopt_course.distributed)")
     hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0 (or JAXOPT_COORDINATOR)")
     hosts.add_argument("--num-processes", type=_positive_int, help="number of processes (or JAXOPT_NUM_PROCESSES)")
@@ -123,7 +125,8 @@ def _check_resume(chunks: Path, identity: dict) -> None:
 
 
 def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 0, out: Path = Path("results"),
-                   x64: bool = False, resume: bool = False, chunk_seeds: int = 128, devices=None) -> Path:
+                   x64: bool = False, resume: bool = False, chunk_seeds: int = 128, devices=None,
+                   data_dir=None) -> Path:
     """Run one experiment and write ``out/ID/results.json``, ``data.npz`` and figures; return the dir.
 
     Sweeps write their completed chunks to ``out/ID/.chunks`` as they go; with
@@ -141,7 +144,7 @@ def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 
     from jaxopt_course.distributed import is_writer
 
     experiment = experiments.get(exp_id)
-    config = experiments.make_config(experiment, quick=quick, seeds=seeds)
+    config = experiments.make_config(experiment, quick=quick, seeds=seeds, data_dir=data_dir)
     out_dir = _prepare_out_dir(Path(out) / experiment.id) if is_writer() else Path(out) / experiment.id
     precision.set_x64(x64)
     identity = run_identity(experiment, config, quick, seed, x64)
@@ -228,7 +231,8 @@ def _cmd_run(args) -> int:
     _claim_out_root(args.out)
     for exp_id in ids:
         run_experiment(exp_id, quick=args.quick, seeds=args.seeds, seed=args.seed, out=args.out, x64=args.x64,
-                       resume=args.resume, chunk_seeds=args.chunk_seeds, devices=args.devices)
+                       resume=args.resume, chunk_seeds=args.chunk_seeds, devices=args.devices,
+                       data_dir=args.data_dir)
     return 0
 
 
@@ -242,7 +246,8 @@ def _cmd_report(args) -> int:
         except ValueError as err:
             raise UsageError(str(err)) from None
     _claim_out_root(args.out)
-    page, md = report.build(args.out, quick=args.quick, seed=args.seed, x64=args.x64, ids=args.only)
+    page, md = report.build(args.out, quick=args.quick, seed=args.seed, x64=args.x64, ids=args.only,
+                            data_dir=args.data_dir)
     print(page)
     print(md)
     if args.screenshot:

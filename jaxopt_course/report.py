@@ -48,7 +48,8 @@ def results_match(path: Path, identity: dict) -> bool:
     return same and all((path.parent / f).exists() for f in record.get("figures", []))
 
 
-def collect(out: Path, *, quick: bool, seed: int, x64: bool, ids=None, chunk_seeds: int = 128) -> list[Entry]:
+def collect(out: Path, *, quick: bool, seed: int, x64: bool, ids=None, chunk_seeds: int = 128,
+            data_dir=None) -> list[Entry]:
     """Run each experiment whose complete results are not on disk yet; read all results."""
     from jaxopt_course import cli, experiments
     from jaxopt_course.distributed import is_writer
@@ -56,14 +57,15 @@ def collect(out: Path, *, quick: bool, seed: int, x64: bool, ids=None, chunk_see
     chosen = experiments.all_experiments() if ids is None else [experiments.get(i) for i in ids]
     entries = []
     for experiment in chosen:
-        config = experiments.make_config(experiment, quick=quick)
+        config = experiments.make_config(experiment, quick=quick, data_dir=data_dir)
         identity = cli.run_identity(experiment, config, quick, seed, x64)
         path = out / experiment.id / "results.json"
         reused = results_match(path, identity)
         if reused:
             log(f"{experiment.id}: reusing {path}")
         else:
-            cli.run_experiment(experiment.id, quick=quick, seed=seed, out=out, x64=x64, chunk_seeds=chunk_seeds)
+            cli.run_experiment(experiment.id, quick=quick, seed=seed, out=out, x64=x64, chunk_seeds=chunk_seeds,
+                               data_dir=data_dir)
         if is_writer():
             entries.append(Entry(experiment, json.loads(path.read_text()), path.parent, reused))
     return entries
@@ -183,12 +185,12 @@ def render_markdown(entries: list[Entry], title: str) -> str:
 
 
 def build(out: Path, *, quick: bool = False, seed: int = 0, x64: bool = False, ids=None,
-          chunk_seeds: int = 128) -> tuple[Path, Path]:
+          chunk_seeds: int = 128, data_dir=None) -> tuple[Path, Path]:
     """Run/reuse the experiments and write ``out/report.html`` and ``out/report.md``."""
     from jaxopt_course.distributed import is_writer
 
     start = time.perf_counter()
-    entries = collect(out, quick=quick, seed=seed, x64=x64, ids=ids, chunk_seeds=chunk_seeds)
+    entries = collect(out, quick=quick, seed=seed, x64=x64, ids=ids, chunk_seeds=chunk_seeds, data_dir=data_dir)
     if not is_writer():
         return out / "report.html", out / "report.md"
     title = f"jaxopt_course report ({'quick' if quick else 'full'} run, seed {seed})"
