@@ -5,6 +5,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxopt_course import optim
@@ -134,7 +135,7 @@ def _train(model, params, opt, data, epochs, **kwargs):
 
 
 def test_full_batch_training_is_gradient_descent(getkey):
-    """Three epochs equal three hand-written steps theta <- theta - gamma grad L(theta)."""
+    """Three epochs equal three hand-written steps theta <- theta - gamma grad L(theta) (ours and optax's SGD)."""
     model, data = mlp.MLP((5,)), _data()
     params = mlp.init_params(model, getkey())
     trace = _train(model, params, optim.sgd(0.05), data, 3)
@@ -145,6 +146,9 @@ def test_full_batch_training_is_gradient_descent(getkey):
     for a, b in zip(jax.tree.leaves(trace.state.params), jax.tree.leaves(expected)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(trace.steps, [0, 1, 2, 3])
+    with_optax = _train(model, params, optax.sgd(0.05), data, 3)  # any optax optimizer runs too
+    for a, b in zip(jax.tree.leaves(with_optax.state.params), jax.tree.leaves(expected)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(trace.metrics["train_loss"][-1], _loss(model, data)(expected), rtol=1e-6)
     xt, yt = data.x_test, data.y_test
     np.testing.assert_allclose(trace.metrics["test_loss"][0],
