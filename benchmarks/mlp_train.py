@@ -15,7 +15,6 @@ Usage: python benchmarks/mlp_train.py [--inits 100] [--epochs 2000] [--repeats 5
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import platform
 import sys
@@ -35,7 +34,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "mlp_train.json"
 def jax_runner(num_inits: int, num_epochs: int, seed: int = 0):
     """A callable running ``num_inits`` trainings in one vmapped call (compiled on first use)."""
     data = networks.course_dataset()
-    fn = functools.partial(networks.curves, networks.Net(num_epochs=num_epochs))
+    fn = networks.Bound(networks.curves, (networks.Net(num_epochs=num_epochs),))
     keys = jax.random.split(jax.random.key(seed), num_inits)
     return lambda: jax.block_until_ready(runner.sweep(fn, keys, data))
 
@@ -123,12 +122,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--inits", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes (4 inits, 50 epochs, 1 repeat)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (4 inits, 300 epochs, 1 repeat)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON output path")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.inits, args.epochs, args.repeats = 4, 50, 1
+        args.inits, args.epochs, args.repeats = 4, 300, 1
     if min(args.inits, args.epochs, args.repeats) < 1:
         parser.error("--inits, --epochs and --repeats must be positive")
     report = {"benchmark": "mlp_train", "inits": args.inits, "epochs": args.epochs, "repeats": args.repeats,

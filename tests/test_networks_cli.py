@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -87,8 +88,13 @@ def test_n4_early_stop_and_sharpness(out_dir):
         assert summary["stopped_inits"] == int(np.sum(stops >= 0))
         final = data["train_loss"][c][:, -1]
         assert np.all(final[stops >= 0] < 1e-13) and np.all(final[stops < 0] >= 1e-13)
+        for curve, stop in zip(data["train_loss"][c], stops):  # vmapped: each init frozen at its own epoch
+            after = data["epochs"] >= stop
+            if stop >= 0:
+                np.testing.assert_array_equal(curve[after], curve[after][0])
+                assert np.all(curve[data["epochs"] < stop] >= 1e-13)
         assert all(v > 0 for v in summary["top_hessian_eigenvalues"])
-    assert sgd["two_over_learning_rate"] == 40.0 and adam["two_over_learning_rate"] == 20.0
+    assert sgd["gd_stability_threshold"] == 40.0 and "gd_stability_threshold" not in adam
     assert data["train_loss"].dtype == np.float64  # N4 trains in float64
 
 
@@ -107,14 +113,31 @@ def test_n5_landscapes_and_sharpness(out_dir):
     assert data["surface_Gaussian"].shape == (2, 2, 11, 11)
 
 
+def test_equal_sweeps_reuse_the_compiled_program(out_dir, caplog):
+    """networks.Bound hashes by value: re-running N3's quick sweep compiles nothing."""
+    config = networks.N3Config.quick()
+    net = networks.Net(config.widths, config.activation, "sgd", config.learning_rate, config.num_epochs)
+    fn = networks.Bound(networks.curves, (net,))
+    assert fn == networks.Bound(networks.curves, (net,)) and hash(fn) == hash(networks.Bound(networks.curves, (net,)))
+    with jax.log_compiles(True), caplog.at_level("WARNING"):
+        out = networks._sweep(fn, jax.random.key(0), config.seeds, networks.course_dataset())
+    assert not [r for r in caplog.records if "Compiling" in r.getMessage() and "curves" in r.getMessage()]
+    saved = json.loads((out_dir / "N3" / "results.json").read_text())["metrics"]
+    assert np.median(out["train_loss"][:, -1]) == pytest.approx(saved["final_train_loss_median"], rel=1e-6)
+
+
 def test_cli_rejects_bad_seeds_value(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "N1", "--quick", "--seeds", "0"])
     assert "positive integer" in capsys.readouterr().err
 
 
-def test_benchmark_smoke(tmp_path):
-    """benchmarks/mlp_train.py --smoke writes its JSON report (PyTorch row when torch is installed)."""
+def test_benchmark_smoke(out_dir, tmp_path):
+    """benchmarks/mlp_train.py --smoke writes its JSON report (PyTorch row when torch is installed).
+
+    Its JAX program equals N1's quick 1-10-10-1 sweep (4 inits, 300 epochs): after ``out_dir``
+    it is a compile-cache hit.
+    """
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "mlp_train.py"
     spec = importlib.util.spec_from_file_location("mlp_train_bench", path)
     bench = importlib.util.module_from_spec(spec)
@@ -122,7 +145,7 @@ def test_benchmark_smoke(tmp_path):
     has_torch = importlib.util.find_spec("torch") is not None
     report = bench.main(["--smoke", "--out", str(tmp_path / "mlp.json")] + ([] if has_torch else ["--no-torch"]))
     saved = json.loads((tmp_path / "mlp.json").read_text())
-    assert saved["inits"] == 4 and saved["epochs"] == 50 and saved["smoke"]
+    assert saved["inits"] == 4 and saved["epochs"] == 300 and saved["smoke"]
     assert report["jax"]["seconds"] > 0 and 0 < saved["jax"]["final_train_loss_median"] < 1
     if has_torch:
         assert saved["torch"]["seconds"] > 0 and saved["ratio_jax_over_torch"] > 0

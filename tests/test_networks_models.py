@@ -68,6 +68,8 @@ def test_uniform_init_is_pytorch_rule_and_precision_independent(getkey):
         for leaf in params[layer].values():
             assert float(jnp.max(jnp.abs(leaf))) <= 1.0 / np.sqrt(fan_in)
     assert float(jnp.std(params["hidden_1"]["kernel"])) > 0.5 / np.sqrt(3 * 10)  # U(-b, b) has std b/sqrt(3)
+    reference = mlp.MLP((10, 10)).init(key, jnp.zeros((1, 1)))["params"]  # flax's own path: same layout
+    assert jax.tree.map(lambda a: (a.shape, a.dtype), reference) == jax.tree.map(lambda a: (a.shape, a.dtype), params)
     with jax.enable_x64(True):
         p64 = mlp.init_params(mlp.MLP((10, 10)), key)
         assert p64["hidden_1"]["kernel"].dtype == jnp.float64
@@ -175,25 +177,6 @@ def test_early_stop_inside_the_scan_freezes_at_the_first_epoch_below_tol(getkey)
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
-def test_early_stop_under_vmap_gives_one_stop_epoch_per_init():
-    """Vmapped over inits, each run freezes at its own first epoch with L(theta_k) < tol."""
-    model, data, tol = mlp.MLP((10, 10)), _data(), 2e-2
-    apply_fn = functools.partial(mlp.apply, model)
-
-    def losses_and_stop(key):
-        trace = training.train(apply_fn, mlp.init_params(model, key), optim.adam(0.1), data, 200, stop_below=tol)
-        return trace.metrics["train_loss"], trace.stopped_at
-
-    curves, stops = map(np.asarray, runner.sweep(losses_and_stop, runner.seed_keys(3, 6)))
-    assert len(set(stops.tolist())) > 1 and np.sum(stops > 0) >= 3
-    for curve, stop in zip(curves, stops):
-        if stop < 0:
-            assert np.all(curve >= tol)
-        else:
-            assert int(np.argmax(curve < tol)) == stop
-            np.testing.assert_array_equal(curve[stop:], curve[stop])
-
-
 def test_minibatch_epoch_matches_a_python_loop(getkey):
     """Batch B < N: floor(N/B) averaged-gradient steps over the epoch's permutation."""
     model, data = mlp.MLP((4,)), _data()
@@ -289,7 +272,7 @@ def test_lanczos_at_a_trained_minimum_of_the_141_parameter_net(x64, getkey):
     """Lanczos (40 steps; rank-deficient Hessian, so restarts) against the dense 141 x 141 spectrum."""
     model, data = mlp.MLP((10, 10)), _data()
     params = mlp.init_params(model, getkey())
-    trained = _train(model, params, optim.adam(0.05), data, 300, record=[0, 300])
+    trained = _train(model, params, optim.adam(0.05), data, 500, record=[0, 500])
     assert float(trained.metrics["train_loss"][-1]) < 1e-3
     loss = _loss(model, data)
     top = float(jax.jit(lambda p, k: curvature.hessian_top_eigenvalue(loss, p, k))(trained.state.params, getkey()))
@@ -308,3 +291,4 @@ def test_lanczos_handles_invariant_krylov_spaces_and_bad_input(x64, getkey):
         curvature.lanczos_tridiagonal(lambda v: v, getkey(), 5, 6)
     with pytest.raises(ValueError, match="top"):
         curvature.hessian_top_eigenvalues(lambda p: jnp.sum(p ** 2), jnp.ones(4), getkey(), num_steps=2, top=3)
+

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -53,7 +53,7 @@ def course_dataset(test_seed: int = 0, test_noise: float = 0.3) -> training.Data
 
 @dataclass(frozen=True)
 class Net:
-    """One training configuration (hashable, so that compiled sweeps are cached)."""
+    """One training configuration (hashable by value: equal sweeps reuse one compiled program)."""
 
     widths: tuple = (10, 10)
     activation: str = "relu"
@@ -87,6 +87,27 @@ class Net:
         act = mlp.ACTIVATION_LABELS.get(self.activation, self.activation)
         return (f"{mlp.architecture(1, self.widths)} {act}, "
                 f"{OPTIMIZER_LABELS[self.optimizer]} γ={self.learning_rate:g}")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """fn(*args, *rest): a partial application hashed by value (``functools.partial`` hashes by identity).
+
+    ``runner.sweep`` caches its compiled program per function, so two sweeps of equal
+    ``Bound(fn, (net, ...))`` (e.g. running an experiment twice) compile once.
+    """
+
+    fn: Callable
+    args: tuple
+
+    def __call__(self, *rest):
+        return self.fn(*self.args, *rest)
+
+
+def _check_nonempty(name: str, values: tuple) -> None:
+    """ValueError unless a config's list of configurations is non-empty."""
+    if len(values) == 0:
+        raise ValueError(f"{name} must not be empty")
 
 
 def init_keys(key: jax.Array) -> tuple:
@@ -274,6 +295,7 @@ class N1Config:
 
 def run_n1(config: N1Config, key: jax.Array) -> Results:
     """Train every architecture from ``seeds`` initializations (one vmapped call each)."""
+    _check_nonempty("architectures", config.architectures)
     data = course_dataset(config.test_seed)
     labels, outs, metrics, diverged, counts = [], [], {}, {}, []
     for widths in config.architectures:
@@ -282,11 +304,14 @@ def run_n1(config: N1Config, key: jax.Array) -> Results:
         count = mlp.param_count(1, widths)
         label = f"{mlp.architecture(1, widths)} ({count} parameters)"
         with timed(f"N1: {label}, {config.seeds} inits x {config.num_epochs} epochs"):
-            out = _sweep(functools.partial(curves, net), key, config.seeds, data)
-        labels.append(label), outs.append(out), counts.append(count)
+            out = _sweep(Bound(curves, (net,)), key, config.seeds, data)
+        labels.append(label)
+        outs.append(out)
+        counts.append(count)
         metrics[mlp.architecture(1, widths)] = {"num_params": count, **summarize(out)}
         diverged.update(divergences(label, out["diverged_at"]))
-    data_out = stack_runs(labels, ["ReLU, SGD γ=%g" % config.learning_rate] * len(labels), outs, net, data)
+    group = f"{mlp.ACTIVATION_LABELS.get(config.activation, config.activation)}, SGD γ={config.learning_rate:g}"
+    data_out = stack_runs(labels, [group] * len(labels), outs, net, data)
     data_out["param_counts"] = np.asarray(counts)
     return Results(metrics=metrics, data=data_out, diverged=diverged)
 
@@ -324,6 +349,8 @@ def _split_lrs(out: dict, num_lrs: int) -> list:
 
 def run_n2(config: N2Config, key: jax.Array) -> Results:
     """Per activation, every learning rate and initialization in one vmapped call (same inits for all)."""
+    _check_nonempty("activations", config.activations)
+    _check_nonempty("learning_rates", config.learning_rates)
     data = course_dataset(config.test_seed)
     for lr in config.learning_rates:
         optim.base.check_positive("learning_rate", lr)
@@ -334,10 +361,12 @@ def run_n2(config: N2Config, key: jax.Array) -> Results:
                   record_every=config.record_every)
         group = f"{mlp.architecture(1, config.widths)} {mlp.ACTIVATION_LABELS.get(act, act)}"
         with timed(f"N2: {group}, {len(config.learning_rates)} step sizes x {config.seeds} inits"):
-            out = _sweep(functools.partial(curves_over_lrs, net), key, config.seeds, data, lrs)
+            out = _sweep(Bound(curves_over_lrs, (net,)), key, config.seeds, data, lrs)
         for lr, o in zip(config.learning_rates, _split_lrs(out, len(config.learning_rates))):
             label = f"{group}, γ={lr:g}"
-            labels.append(f"γ={lr:g}"), groups.append(group), outs.append(o)
+            labels.append(f"γ={lr:g}")
+            groups.append(group)
+            outs.append(o)
             metrics[f"{act} lr={lr:g}"] = summarize(o)
             diverged.update(divergences(label, o["diverged_at"]))
     return Results(metrics=metrics, data=stack_runs(labels, groups, outs, net, data), diverged=diverged)
@@ -378,7 +407,7 @@ def run_n3(config: N3Config, key: jax.Array) -> Results:
     net = Net(config.widths, config.activation, "sgd", config.learning_rate, config.num_epochs,
               record_every=config.record_every)
     with timed(f"N3: {net.label()}, {config.seeds} inits x {config.num_epochs} epochs"):
-        out = _sweep(functools.partial(curves, net), key, config.seeds, data)
+        out = _sweep(Bound(curves, (net,)), key, config.seeds, data)
     final = final_values(out["train_loss"], out["diverged_at"])
     metrics = {**summarize(out),
                "final_train_loss_min": _quantile(final, 0.0), "final_train_loss_max": _quantile(final, 1.0),
@@ -455,16 +484,19 @@ def _stop_summary(stopped_at: np.ndarray) -> dict:
             "stop_epoch_median": float(np.median(done)) if done.size else None}
 
 
-def _sharpness_summary(sharpness: np.ndarray, diverged_at: np.ndarray, learning_rate: float) -> dict:
-    """Median and range of lambda_max over inits, and the GD stability threshold 2/gamma."""
+def _sharpness_summary(sharpness: np.ndarray, diverged_at: np.ndarray, gd_learning_rate=None) -> dict:
+    """Median and range of lambda_max over inits, and for (S)GD its stability threshold 2/gamma."""
     s = np.where(np.asarray(diverged_at) < 0, np.asarray(sharpness, dtype=float), np.nan)
-    return {"top_hessian_eigenvalue_median": _quantile(s, 0.5), "top_hessian_eigenvalue_min": _quantile(s, 0.0),
-            "top_hessian_eigenvalue_max": _quantile(s, 1.0), "top_hessian_eigenvalues": s.tolist(),
-            "two_over_learning_rate": 2.0 / learning_rate}
+    summary = {"top_hessian_eigenvalue_median": _quantile(s, 0.5), "top_hessian_eigenvalue_min": _quantile(s, 0.0),
+               "top_hessian_eigenvalue_max": _quantile(s, 1.0), "top_hessian_eigenvalues": s.tolist()}
+    if gd_learning_rate is not None:
+        summary["gd_stability_threshold"] = 2.0 / gd_learning_rate  # GD is unstable where lambda_max > 2/gamma
+    return summary
 
 
 def _run_n4(config: N4Config, key: jax.Array) -> Results:
     """Both optimizers from the same initializations; stop epochs and sharpness lambda_max(theta_T)."""
+    _check_nonempty("optimizers", config.optimizers)
     data = course_dataset(config.test_seed)
     labels, outs, metrics, diverged = [], [], {}, {}
     for name, lr in config.optimizers:
@@ -472,10 +504,12 @@ def _run_n4(config: N4Config, key: jax.Array) -> Results:
                   config.record_every)
         label = f"{OPTIMIZER_LABELS[name]} γ={lr:g}"
         with timed(f"N4: {net.label()}, {config.seeds} inits, up to {config.num_epochs} epochs"):
-            out = _sweep(functools.partial(curves_and_sharpness, net, config.lanczos_steps), key, config.seeds, data)
-        labels.append(label), outs.append(out)
+            out = _sweep(Bound(curves_and_sharpness, (net, config.lanczos_steps)), key, config.seeds, data)
+        labels.append(label)
+        outs.append(out)
         metrics[f"{name} lr={lr:g}"] = {**summarize(out), **_stop_summary(out["stopped_at"]),
-                                        **_sharpness_summary(out["sharpness"], out["diverged_at"], lr)}
+                                        **_sharpness_summary(out["sharpness"], out["diverged_at"],
+                                                             lr if name == "sgd" else None)}
         diverged.update(divergences(label, out["diverged_at"]))
     metrics["stop_below"] = config.stop_below
     group = f"{mlp.architecture(1, config.widths)} {mlp.ACTIVATION_LABELS.get(config.activation)}"
@@ -527,6 +561,14 @@ class Grid:
     surface_range: float = 1.0
     surface_points: int = 41
     bias: str = "zero"  # filter normalization of bias vectors: Li et al.'s 'zero' (biasbn ignored) or 'copy'
+
+    def __post_init__(self):
+        if len(self.ranges) == 0 or min(self.ranges) <= 0 or self.surface_range <= 0:
+            raise ValueError(f"landscape ranges must be positive, got {self.ranges} and {self.surface_range}")
+        if min(self.slice_points, self.surface_points) < 2:
+            raise ValueError("slice_points and surface_points must be >= 2")
+        if self.bias not in landscape.BIAS_RULES:
+            raise ValueError(f"bias must be one of {landscape.BIAS_RULES}, got {self.bias!r}")
 
     def slice_ts(self, r: float) -> jax.Array:
         """t in [-r, r] (odd point counts include t = 0)."""
@@ -604,29 +646,36 @@ def _slice_metrics(out: dict, grid: Grid) -> dict:
     return metrics
 
 
+def _n5_data(config: N5Config, labels: list, outs: list) -> dict:
+    """Slices (C, S, T), surfaces (C, S, G, G), sharpness (C, S) and the grids, for the figures."""
+    d = {k: np.stack([o[k] for o in outs]) for k in outs[0] if k.startswith(("slice_", "surface_", "sharpness"))}
+    d.update({f"slice_t_{i}": np.asarray(config.grid.slice_ts(r)) for i, r in enumerate(config.grid.ranges)})
+    d.update(labels=np.asarray(labels), cap=np.asarray(config.display_cap),
+             diverged_at=np.stack([o["diverged_at"] for o in outs]), ranges=np.asarray(config.grid.ranges),
+             surface_t=np.asarray(config.grid.surface_ts()))
+    return d
+
+
 def run_n5(config: N5Config, key: jax.Array) -> Results:
     """Per activation: train ``seeds`` inits, then all landscapes and Lanczos in the same vmapped call."""
     if config.display_cap <= 0:
         raise ValueError(f"display_cap must be positive, got {config.display_cap!r}")
+    _check_nonempty("activations", config.activations)
     data = course_dataset(config.test_seed)
     metrics, diverged, outs, labels = {}, {}, [], []
     for act in config.activations:
         net = Net(config.widths, act, "sgd", config.learning_rate, config.num_epochs,
                   record_every=max(1, config.num_epochs // 200))
+        fn = Bound(landscapes, (net, config.grid, config.lanczos_steps))
         with timed(f"N5: {net.label()}, {config.seeds} inits, landscapes and Lanczos"):
-            out = _sweep(functools.partial(landscapes, net, config.grid, config.lanczos_steps), key, config.seeds,
-                         data)
-        labels.append(mlp.ACTIVATION_LABELS.get(act, act)), outs.append(out)
-        metrics[act] = {**summarize(out), **_sharpness_summary(out["sharpness"], out["diverged_at"],
-                                                               config.learning_rate),
+            out = _sweep(fn, key, config.seeds, data)
+        labels.append(mlp.ACTIVATION_LABELS.get(act, act))
+        outs.append(out)
+        metrics[act] = {**summarize(out),
+                        **_sharpness_summary(out["sharpness"], out["diverged_at"], config.learning_rate),
                         "param_norm_median": _quantile(out["param_norm"], 0.5), **_slice_metrics(out, config.grid)}
         diverged.update(divergences(net.label(), out["diverged_at"]))
-    d = {k: np.stack([o[k] for o in outs]) for k in outs[0] if k.startswith(("slice_", "surface_", "sharpness"))}
-    d.update(labels=np.asarray(labels), cap=np.asarray(config.display_cap), diverged_at=np.stack(
-        [o["diverged_at"] for o in outs]), surface_t=np.asarray(config.grid.surface_ts()),
-        ranges=np.asarray(config.grid.ranges), **{f"slice_t_{i}": np.asarray(config.grid.slice_ts(r))
-                                                  for i, r in enumerate(config.grid.ranges)})
-    return Results(metrics=metrics, data=d, diverged=diverged)
+    return Results(metrics=metrics, data=_n5_data(config, labels, outs), diverged=diverged)
 
 
 def plot_n5_slices(d: dict, out_dir: Path) -> Path:
