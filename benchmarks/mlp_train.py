@@ -15,7 +15,6 @@ Usage: python benchmarks/mlp_train.py [--inits 100] [--epochs 2000] [--repeats 5
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time

@@ -9,7 +9,6 @@ import optax
 import pytest
 
 from jaxopt_course import optim
-from jaxopt_course import run as runner
 from jaxopt_course.models import curvature, landscape, mlp, training
 from jaxopt_course.problems import least_squares as ls
 

@@ -484,11 +484,17 @@ def _stop_summary(stopped_at: np.ndarray) -> dict:
             "stop_epoch_median": float(np.median(done)) if done.size else None}
 
 
-def _sharpness_summary(sharpness: np.ndarray, diverged_at: np.ndarray, gd_learning_rate=None) -> dict:
-    """Median and range of lambda_max over inits, and for (S)GD its stability threshold 2/gamma."""
+def _sharpness_summary(sharpness: np.ndarray, diverged_at: np.ndarray, converged: np.ndarray,
+                       gd_learning_rate=None) -> dict:
+    """Median and range of lambda_max over inits (all, and converged ones), and for GD its threshold 2/gamma."""
     s = np.where(np.asarray(diverged_at) < 0, np.asarray(sharpness, dtype=float), np.nan)
+    at_minima = s[np.asarray(converged)]
     summary = {"top_hessian_eigenvalue_median": _quantile(s, 0.5), "top_hessian_eigenvalue_min": _quantile(s, 0.0),
-               "top_hessian_eigenvalue_max": _quantile(s, 1.0), "top_hessian_eigenvalues": s.tolist()}
+               "top_hessian_eigenvalue_max": _quantile(s, 1.0), "top_hessian_eigenvalues": s.tolist(),
+               "converged_inits": int(at_minima.size),
+               "top_hessian_eigenvalue_median_converged": _quantile(at_minima, 0.5),
+               "top_hessian_eigenvalue_min_converged": _quantile(at_minima, 0.0),
+               "top_hessian_eigenvalue_max_converged": _quantile(at_minima, 1.0)}
     if gd_learning_rate is not None:
         summary["gd_stability_threshold"] = 2.0 / gd_learning_rate  # GD is unstable where lambda_max > 2/gamma
     return summary
@@ -509,7 +515,7 @@ def _run_n4(config: N4Config, key: jax.Array) -> Results:
         outs.append(out)
         metrics[f"{name} lr={lr:g}"] = {**summarize(out), **_stop_summary(out["stopped_at"]),
                                         **_sharpness_summary(out["sharpness"], out["diverged_at"],
-                                                             lr if name == "sgd" else None)}
+                                                             out["stopped_at"] >= 0, lr if name == "sgd" else None)}
         diverged.update(divergences(label, out["diverged_at"]))
     metrics["stop_below"] = config.stop_below
     group = f"{mlp.architecture(1, config.widths)} {mlp.ACTIVATION_LABELS.get(config.activation)}"
@@ -629,6 +635,7 @@ class N5Config:
     grid: Grid = Grid()
     lanczos_steps: int = 40
     display_cap: float = 5.0  # losses above the cap are drawn at the cap
+    fitted_below: float = 1e-3  # sharpness is also summarized over the inits whose final loss is below this
 
     @classmethod
     def quick(cls):
@@ -672,7 +679,9 @@ def run_n5(config: N5Config, key: jax.Array) -> Results:
         labels.append(mlp.ACTIVATION_LABELS.get(act, act))
         outs.append(out)
         metrics[act] = {**summarize(out),
-                        **_sharpness_summary(out["sharpness"], out["diverged_at"], config.learning_rate),
+                        **_sharpness_summary(out["sharpness"], out["diverged_at"],
+                                             final_values(out["train_loss"], out["diverged_at"]) < config.fitted_below,
+                                             config.learning_rate),
                         "param_norm_median": _quantile(out["param_norm"], 0.5), **_slice_metrics(out, config.grid)}
         diverged.update(divergences(net.label(), out["diverged_at"]))
     return Results(metrics=metrics, data=_n5_data(config, labels, outs), diverged=diverged)
