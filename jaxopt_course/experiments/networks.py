@@ -240,6 +240,7 @@ def plot_losses(d: dict, out_dir: Path, name: str, title: str) -> Path:
                     plotting.band(ax, d["epochs"], plotting.positive(d[metric][c][alive]), label=_band_label(d, c))
             what = "training" if metric == "train_loss" else "test"
             plotting.label(ax, "epoch k", f"{what} loss L(θ_k)", f"{title}: {group}", logy=True)
+    fig.suptitle(plotting.band_caption(d["train_loss"].shape[1]).replace("seeds", "initializations"), fontsize=9)
     return plotting.save(fig, out_dir / name, {k: d[k] for k in ("epochs", "train_loss", "test_loss", "labels")})
 
 
@@ -269,6 +270,7 @@ def plot_fits(d: dict, out_dir: Path, name: str, title: str) -> Path:
             _data_points(ax, d)
             plotting.label(ax, "x", "f(x; θ_T)", f"{title}: {group}, x ∈ [-{r:g}, {r:g}]")
             ax.legend(fontsize=6)
+    fig.suptitle(plotting.band_caption(d["fit_near"].shape[1]).replace("seeds", "initializations"), fontsize=9)
     keys = [k for k in d if k.startswith(("x_", "fit_"))] + ["xs", "ys", "labels"]
     return plotting.save(fig, out_dir / name, {k: d[k] for k in keys})
 
@@ -701,6 +703,7 @@ def plot_n5_slices(d: dict, out_dir: Path) -> Path:
                 plotting.band(ax, d[f"slice_t_{col}"], values, label=str(label))
             ax.set_ylim(0.0, 1.05 * cap)
             plotting.label(ax, "t", f"L(θ* + t D), capped at {cap:g}", f"N5: {kind} D, t ∈ [-{r:g}, {r:g}]")
+    fig.suptitle(plotting.band_caption(d["diverged_at"].shape[1]).replace("seeds", "initializations"), fontsize=9)
     keys = [k for k in d if k.startswith(("slice_", "labels", "ranges"))]
     return plotting.save(fig, out_dir / "n5_slices", {k: d[k] for k in keys})
 
@@ -745,13 +748,36 @@ def plot_n5(results: Results, out_dir: Path) -> list:
 
 
 register(Experiment("N1", "N", "MLP width/depth: 1-1-1 (4 parameters) vs 1-10-10-1 (141), SGD on the 7 points",
-                    N1Config, run_n1, plot_n1))
+                    N1Config, run_n1, plot_n1,
+    captions={
+        'n1_losses': 'Training and held-out test loss per epoch: the 4-parameter net cannot go below ~0.1, the 141-parameter net fits the 7 points far better while its test loss levels off.',
+        'n1_fits': 'Fitted functions on [-1.1, 1.1] and [-11, 11]: inside the data all over-parameterized nets agree; outside they extrapolate linearly (ReLU), each in its own way.',
+    }))
 register(Experiment("N2", "N", "MLP activation ReLU vs 4*sigmoid at step sizes 0.02-0.3, train/test loss",
-                    N2Config, run_n2, plot_n2))
+                    N2Config, run_n2, plot_n2,
+    captions={
+        'n2_losses': 'ReLU trains faster with larger steps; the 4·sigmoid net sits on a plateau near loss 0.069 and diverges for some initializations at step 0.3 (reported, not drawn).',
+        'n2_fits': 'Fitted functions per activation and step: ReLU fits are piecewise linear, 4·sigmoid fits saturate to constants far from the data.',
+    }))
 register(Experiment("N3", "N", "MLP initial point: many random initializations of the same net",
-                    N3Config, run_n3, plot_n3))
+                    N3Config, run_n3, plot_n3,
+    captions={
+        'n3_spread': 'Many initializations of the same net: most reach a small loss, a minority get stuck at poor stationary points, and the fitted functions differ most away from the data.',
+        'n3_losses': 'Loss curves over initializations (bands): the spread is the effect of the initial point alone.',
+        'n3_fits': 'Fitted functions over initializations near and far from the data.',
+    }))
 register(Experiment("N4", "N", "MLP optimizer: SGD 0.05 vs Adam 0.1, early stop at loss < 1e-13, sharpness",
-                    N4Config, run_n4, plot_n4))
+                    N4Config, run_n4, plot_n4,
+    captions={
+        'n4_stops': 'Epoch at which each initialization first reaches loss < 1e-13 (float64; never-stopped runs counted separately) and the top Hessian eigenvalue at the end: Adam stops about 8x sooner and, here, at flatter minima than SGD.',
+        'n4_losses': 'SGD 0.05 versus Adam 0.1: training and test loss per epoch, frozen at the early stop.',
+        'n4_fits': 'Fitted functions of both optimizers near and far from the data.',
+    }))
 register(Experiment("N5", "N", "MLP loss landscapes (Gaussian and filter-normalized) and Hessian sharpness",
-                    N5Config, run_n5, plot_n5))
+                    N5Config, run_n5, plot_n5,
+    captions={
+        'n5_slices': "L(θ* + tD) along a Gaussian and a filter-normalized direction: only the filter-normalized direction compares the two nets fairly, because it removes the scale of each unit's weights.",
+        'n5_surfaces': 'The 2-D surface L(θ* + tD1 + sD2) around a trained net (log10 contours, clipped for display).',
+        'n5_sharpness': 'Top Hessian eigenvalue at θ* by Lanczos on Hessian-vector products: the 4·sigmoid minima sit at the stability limit 2/γ = 40 of their step, the ReLU minima below it.',
+    }))
 
