@@ -86,10 +86,11 @@ def make_problem(key: jax.Array, d: int, r: int, m: int, *, layout: str = "packe
         streamed = not fits_in_memory(d, copies * m, layout, dtype)
         transpose_copy = transpose_copy and not streamed
     key_u, key_a = jax.random.split(key)
-    u_star = planted_factor(key_u, d, r)
     op = sensing_operator(key_a, d, m, layout=layout, dtype=dtype, streamed=streamed, transpose_copy=transpose_copy)
-    x_star = u_star @ u_star.T
-    return SensingProblem(op, jax.jit(measure)(op, x_star.astype(compute_dtype(storage_dtype(op)))), u_star, x_star)
+    # drawn in float32 like A, multiplied in the compute dtype: X* is exactly rank r in float64 too
+    u_star = planted_factor(key_u, d, r).astype(compute_dtype(storage_dtype(op)))
+    x_star = _dot(u_star, u_star.T)
+    return SensingProblem(op, jax.jit(measure)(op, x_star), u_star, x_star)
 
 
 def loss(op: Operator, y: jax.Array, U: jax.Array) -> jax.Array:

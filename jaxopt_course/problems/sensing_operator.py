@@ -313,9 +313,10 @@ def residual_adjoint(op: Operator, y: jax.Array, M: jax.Array, *, passes="auto",
     """A^T(A(M) - y) = sum_i (<S_i, M> - y_i) S_i (d x d), reading S once (passes=1) or twice (passes=2)."""
     _check_measurements(op, y)
     passes = resolve_passes(op, passes)
-    # The barrier materializes v in its natural layout: without it, under vmap (the
-    # alpha sweep) XLA:CPU fuses the packing into the first product and picks a
-    # transposed operand layout that made the batched step 5x slower (measured).
+    # The barriers fix layouts under vmap (the alpha and seed sweeps): without them
+    # XLA:CPU fused the packing of v into the first product and chose a transposed
+    # operand layout (batched step 5x slower, measured); around the products they keep
+    # the stored matrix on the left of both, S V and S^T R (see sensing_operator).
     v = lax.optimization_barrier(vectorize(M, op.layout))
     if isinstance(op, StreamedOperator):
         g = _one_pass_streamed(op, y, v)
@@ -329,7 +330,7 @@ def residual_adjoint(op: Operator, y: jax.Array, M: jax.Array, *, passes="auto",
 
 def measure(op: Operator, M: jax.Array) -> jax.Array:
     """A(M) = (<A_i, M>)_i = (<S_i, M>)_i for symmetric M, shape (m,)."""
-    v = lax.optimization_barrier(vectorize(M, op.layout))  # fixes the operand layout under vmap (see below)
+    v = lax.optimization_barrier(vectorize(M, op.layout))  # operand layout under vmap: see residual_adjoint
     if isinstance(op, SensingOperator) and compute_dtype(op.matrix.dtype) == op.matrix.dtype:
         return _dot(op.matrix, v)
     m = num_measurements(op)
