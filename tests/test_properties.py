@@ -210,3 +210,18 @@ def test_two_layer_net_finite_or_value_error(hidden, n, dim, entry, alpha):
     y = jnp.ones((n,), jnp.float32)
     for fn in (tl.risk, tl.risk_grad):
         _finite_or_value_error(fn, params, X, y, alpha)
+
+
+from jaxopt_course.problems import matrix_sensing as ms  # noqa: E402
+
+
+@SETTINGS
+@given(st.integers(0, 5), st.integers(0, 5), st.integers(0, 4), st.one_of(st.none(), special))
+def test_matrix_sensing_views_finite_or_value_error(d_u, d_x, rank, bad):
+    U = jnp.full((d_u, rank), 0.3, jnp.float32)
+    x_star = jnp.eye(d_x, dtype=jnp.float32)
+    if bad is not None and U.size:
+        U = U.at[0, 0].set(bad)
+    for fn in (ms.distance, ms.population_loss, ms.population_gradient):
+        _finite_or_value_error(fn, U, x_star)
+    _finite_or_value_error(ms.rank_one_hessian, jnp.full((d_u,), 0.3, jnp.float32), x_star)

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxopt_course.problems._checks import finite_inputs
 from jaxopt_course.problems.sensing_operator import (  # noqa: F401  (re-exported)
     CACHE_BLOCK_BYTES,
     KEY_BLOCK_ELEMENTS,
@@ -106,12 +107,14 @@ def gradient(op: Operator, y: jax.Array, U: jax.Array, *, passes="auto", block_r
     return (2.0 / num_measurements(op)) * _dot(G, U)
 
 
+@finite_inputs
 def loss_reference(A: jax.Array, y: jax.Array, U: jax.Array) -> jax.Array:
     """f(U) = 1/(2m) sum_i (<A_i, U U^T> - y_i)^2 from the raw A_i (m, d, d), as written in the course."""
     r = jnp.einsum("ijk,jk->i", A, U @ U.T, precision=_HIGHEST) - y
     return 0.5 * jnp.mean(r * r)
 
 
+@finite_inputs
 def gradient_reference(A: jax.Array, y: jax.Array, U: jax.Array) -> jax.Array:
     """grad f(U) = 1/m sum_i r_i (A_i + A_i^T) U from the raw A_i, as written in the course."""
     r = jnp.einsum("ijk,jk->i", A, U @ U.T, precision=_HIGHEST) - y
@@ -159,22 +162,35 @@ def gd_step(problem: SensingProblem, eta, *, passes="auto", block_rows=None):
 # ----------------------------------------------------------------------------- distances and spectra
 
 
+def check_factor(U: jax.Array, x_star: jax.Array) -> None:
+    """Raise ValueError unless X* is a non-empty (d, d) matrix and U is (d, R) with R >= 1."""
+    if x_star.ndim != 2 or x_star.shape[0] != x_star.shape[1] or x_star.shape[0] == 0:
+        raise ValueError(f"X* must be a non-empty square (d, d) matrix, got shape {x_star.shape}")
+    if U.ndim != 2 or U.shape[0] != x_star.shape[0] or U.size == 0:
+        raise ValueError(f"U must have shape ({x_star.shape[0]}, R) with R >= 1, got {U.shape}")
+
+
+@finite_inputs
 def distance(U: jax.Array, x_star: jax.Array) -> jax.Array:
     """||U U^T - X*||_F."""
+    check_factor(U, x_star)
     return jnp.linalg.norm(U @ U.T - x_star)
 
 
+@finite_inputs
 def relative_distance(U: jax.Array, x_star: jax.Array) -> jax.Array:
     """||U U^T - X*||_F / ||X*||_F."""
     return distance(U, x_star) / jnp.linalg.norm(x_star)
 
 
+@finite_inputs
 def top_singular_values(U: jax.Array, k: int = 10) -> jax.Array:
     """sigma_1(U) >= ... >= sigma_k(U) (zero-padded when U has fewer)."""
     s = jnp.linalg.svd(U, compute_uv=False)
     return jnp.pad(s, (0, max(0, k - s.shape[0])))[:k]
 
 
+@finite_inputs
 def effective_rank(U: jax.Array) -> jax.Array:
     """exp(-sum_i p_i log p_i), p_i = lambda_i / sum_j lambda_j, lambda = eig(U U^T) = sigma(U)^2 (Roy-Vetterli)."""
     lam = jnp.linalg.svd(U, compute_uv=False) ** 2
@@ -185,19 +201,25 @@ def effective_rank(U: jax.Array) -> jax.Array:
 # ----------------------------------------------------------------------------- the population view
 
 
+@finite_inputs
 def population_loss(U: jax.Array, x_star: jax.Array) -> jax.Array:
     """F(U) = E f(U) = 1/2 ||U U^T - X*||_F^2 (Gaussian A_i)."""
+    check_factor(U, x_star)
     D = U @ U.T - x_star
     return 0.5 * jnp.sum(D * D)
 
 
+@finite_inputs
 def population_gradient(U: jax.Array, x_star: jax.Array) -> jax.Array:
     """grad F(U) = 2 (U U^T - X*) U."""
+    check_factor(U, x_star)
     return 2.0 * (U @ U.T - x_star) @ U
 
 
+@finite_inputs
 def rank_one_hessian(u: jax.Array, x_star: jax.Array) -> jax.Array:
     """nabla^2 F(u) = 2 ||u||^2 I + 4 u u^T - 2 X* for a rank-1 factor u in R^d."""
+    check_factor(jnp.reshape(u, (-1, 1)) if u.ndim == 1 else u[None], x_star)
     return 2.0 * jnp.dot(u, u) * jnp.eye(u.shape[0], dtype=u.dtype) + 4.0 * jnp.outer(u, u) - 2.0 * x_star
 
 
