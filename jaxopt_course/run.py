@@ -95,8 +95,13 @@ def tree_all_finite(tree) -> jax.Array:
 
 
 def not_finite(state) -> jax.Array:
-    """Default divergence test: some entry of the state is inf or NaN."""
-    return ~tree_all_finite(state)
+    """Default divergence test: some entry of the state (of an ``OptimState``: the iterate) is inf or NaN.
+
+    For optimizer runs only the iterate theta_k is checked: a non-finite optimizer
+    state reaches theta at the next step, and checking the moments and the average
+    too would cost as much as the update itself on small problems.
+    """
+    return ~tree_all_finite(state.params if isinstance(state, OptimState) else state)
 
 
 class _Carry(NamedTuple):

@@ -20,7 +20,7 @@ def _load(name):
 def test_sgd_sweep_smoke(capsys):
     payload = _load("sgd_sweep").main(["--smoke"])
     names = {row["implementation"] for row in payload["rows"]}
-    assert {"NumPy notebook loop", "jaxopt_course (bulk draws, recorded)"} <= names
+    assert {"NumPy notebook loop (curves every step)", "jaxopt_course (bulk draws, recorded)"} <= names
     assert all(row["rate_M_per_s"] > 0 for row in payload["rows"])
     written = json.loads((BENCH / "results" / "sgd_sweep_smoke.json").read_text())
     assert written["rows"] == json.loads(json.dumps(payload["rows"]))

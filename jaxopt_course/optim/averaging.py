@@ -35,7 +35,7 @@ def average_update(params, state: IterateAverage) -> IterateAverage:
     count = state.count + 1
 
     def step(p, m, c):
-        increment = (p - m) / count.astype(m.dtype) - c
+        increment = (p - m) * (1 / count.astype(m.dtype)) - c  # one reciprocal, not d divisions
         new = m + increment
         return new.astype(m.dtype), ((new - m) - increment).astype(m.dtype)
 
