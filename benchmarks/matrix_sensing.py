@@ -35,8 +35,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxopt_course.problems import matrix_sensing as ms
-from jaxopt_course.results import write_json
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import print_table, torch_or_none  # noqa: E402
+
+from jaxopt_course.problems import matrix_sensing as ms  # noqa: E402
+from jaxopt_course.results import write_json  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ALPHAS = (1.0, 1e-1, 1e-2, 1e-3, 1e-4)
@@ -51,28 +54,6 @@ def timed_call(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
-
-
-def torch_or_none():
-    """The torch module when installed (all cores), else None with a message."""
-    try:
-        import torch
-    except ImportError:
-        print("PyTorch not installed: its baseline is skipped (pip install torch==2.13.0).")
-        return None
-    torch.set_num_threads(os.cpu_count() or 1)
-    return torch
-
-
-def print_table(rows: list[dict], columns: list[str]) -> None:
-    """A plain-text table, numbers with 3 significant digits, None as '-'."""
-    fmt = lambda v: "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
-    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
 
 
 # ----------------------------------------------------------------------------- bandwidth
