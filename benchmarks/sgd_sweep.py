@@ -2,7 +2,7 @@
 
 Ours: P3's SGD step (degree 9, constant step 0.1/beta, running average of the
 iterates) inside one jit-compiled lax.scan, vmapped over 1, 100 and 10,000 seeds,
-random indices drawn in bulk per chunk of 1000 steps (threefry). Baselines measured
+random indices drawn in bulk per chunk of 4000 steps (threefry). Baselines measured
 in the same run: the NumPy loop a course notebook writes (one seed), a PyTorch loop
 batched over seeds (when installed), and JAX drawing a fresh key every step. The
 compute roof is this machine's measured matmul GFLOP/s.
