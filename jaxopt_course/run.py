@@ -91,25 +91,23 @@ def _check_grid(record, num_steps: int) -> np.ndarray:
 
 
 def tree_all_finite(tree) -> jax.Array:
-    """True iff every inexact leaf of ``tree`` is finite everywhere.
-
-    Tested through the sum of all entries: NaN and +-inf propagate through a sum, so
-    it is non-finite iff some entry is (or iff the sum itself overflows, at ~1e38 in
-    float32, which is divergence too). One reduction instead of an elementwise test
-    and an all-reduce per leaf, which matters in every step of a small problem.
-    """
-    sums = [jnp.sum(x) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-    return jnp.isfinite(sum(sums)) if sums else jnp.array(True)
+    """True iff every inexact leaf of ``tree`` is finite everywhere."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
 def not_finite(state) -> jax.Array:
-    """Default divergence test: some entry of the state (of an ``OptimState``: the iterate) is inf or NaN.
+    """Default divergence test: the sum of the state's entries (of an ``OptimState``: of the iterate) is inf or NaN.
 
+    NaN and +-inf propagate through a sum, so it is non-finite iff some entry is, or
+    iff the sum itself overflows (~1e38 in float32), which is divergence too; one
+    reduction is cheaper than an elementwise test in every step of a small problem.
     For optimizer runs only the iterate theta_k is checked: a non-finite optimizer
-    state reaches theta at the next step, and checking the moments and the average
-    too would cost as much as the update itself on small problems.
+    state reaches theta at the next step.
     """
-    return ~tree_all_finite(state.params if isinstance(state, OptimState) else state)
+    tree = state.params if isinstance(state, OptimState) else state
+    sums = [jnp.sum(x) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return ~jnp.isfinite(sum(sums)) if sums else jnp.array(False)
 
 
 class _Carry(NamedTuple):
