@@ -155,7 +155,8 @@ def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 
     log(f"{experiment.id}: {experiment.description} ({'quick' if quick else 'full'}, seed {seed}"
         f"{', float64' if x64 else ''}, {len(used)} device(s))")
     start = time.perf_counter()
-    with checkpoint.checkpointing(chunks, resume=resume, chunk_seeds=chunk_seeds), runner.using_devices(used):
+    with (checkpoint.checkpointing(chunks, resume=resume, chunk_seeds=chunk_seeds), runner.using_devices(used),
+          precision.full_float32_matmuls()):
         if is_writer():
             write_json(chunks / "run.json", identity)
         results = experiment.run(config, jax.random.key(seed))
@@ -171,6 +172,7 @@ def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 
         "quick": quick,
         "seed": seed,
         "x64": x64,
+        "matmul_precision": precision.MATMUL_PRECISION,
         "config": config,
         "versions": versions(),
         "devices": [str(d) for d in used],

@@ -5,6 +5,8 @@ import pytest
 
 # Strict rank promotion catches silent broadcasting bugs in the hot steps.
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# Tests check float32 arithmetic: on GPUs, keep matrix products out of TF32 (as the CLI does).
+jax.config.update("jax_default_matmul_precision", "highest")
 
 
 def pytest_addoption(parser):

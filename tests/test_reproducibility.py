@@ -22,3 +22,26 @@ def test_another_seed_gives_other_numbers(tmp_path):
         assert cli.main(["run", "P3", "--quick", "--seeds", "4", "--seed", seed, "--out", str(tmp_path / seed)]) == 0
         metrics.append(json.loads((tmp_path / seed / "P3" / "results.json").read_text())["metrics"])
     assert metrics[0] != metrics[1]
+
+
+def test_cli_runs_experiments_with_full_float32_matmuls(tmp_path, monkeypatch):
+    """Experiments trace under 'highest' matmul precision even when the caller asked for TF32 (GPU default)."""
+    import dataclasses
+
+    import jax
+
+    from jaxopt_course.experiments import registry
+
+    experiment = registry.get("G4")
+    seen = []
+
+    def spy(config, key):
+        seen.append(jax.config.jax_default_matmul_precision)
+        return experiment.run(config, key)
+
+    monkeypatch.setitem(registry._REGISTRY, "G4", dataclasses.replace(experiment, run=spy))
+    with jax.default_matmul_precision("tensorfloat32"):
+        assert cli.main(["run", "G4", "--quick", "--out", str(tmp_path)]) == 0
+        assert jax.config.jax_default_matmul_precision == "tensorfloat32"  # restored afterwards
+    assert seen == ["highest"]
+    assert json.loads((tmp_path / "G4" / "results.json").read_text())["matmul_precision"] == "highest"

@@ -91,6 +91,15 @@ def test_zero_init_symmetry_survives_sgd_exactly(getkey):
     assert float(tl.hidden_unit_spread(per_sample_sgd(gauss))) > 1e-2
 
 
+def test_hidden_unit_spread_is_exactly_zero_for_equal_units_and_sees_one_ulp():
+    v = np.float32(0.8132702)  # the float32 mean of three copies of v is not v
+    assert float(jnp.mean(jnp.full(3, v))) != v
+    equal = tl.TwoLayerParams(W1=jnp.full((3, 2), v), b1=jnp.full(3, v), w2=jnp.full(3, -v), b2=jnp.float32(1.0))
+    assert float(tl.hidden_unit_spread(equal)) == 0.0
+    nudged = equal._replace(w2=equal.w2.at[2].set(np.nextafter(-v, np.float32(0))))
+    assert float(tl.hidden_unit_spread(nudged)) == float(np.spacing(v))
+
+
 def test_adaptive_rule_shrinks_the_step_only_when_the_risk_rises(getkey):
     X, y = _blobs(getkey(), 8)
     params = _gaussian(getkey(), 3, scale=1.0)
