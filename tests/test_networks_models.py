@@ -75,6 +75,29 @@ def test_uniform_init_is_pytorch_rule_and_precision_independent(getkey):
     np.testing.assert_array_equal(np.asarray(p64["hidden_1"]["kernel"], np.float32), params["hidden_1"]["kernel"])
 
 
+def test_broadcast_dot_general_is_dense_contraction_in_float64(getkey):
+    x, w = jax.random.normal(getkey(), (3, 5, 7)), jax.random.normal(getkey(), (7, 4))
+    dims = (((2,), (0,)), ((), ()))
+    exact = np.einsum("bnk,kj->bnj", np.float64(x), np.float64(w))
+    np.testing.assert_allclose(mlp.broadcast_dot_general(x, w, dims), exact, rtol=1e-5, atol=1e-5)
+    other = (((1,), (1,)), ((), ()))  # not nn.Dense's contraction: handed to lax.dot_general
+    a, b = jax.random.normal(getkey(), (4, 6)), jax.random.normal(getkey(), (5, 6))
+    np.testing.assert_allclose(mlp.broadcast_dot_general(a, b, other), np.float64(a) @ np.float64(b).T, rtol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["relu", "4sigmoid"])
+def test_broadcast_products_give_the_dot_networks_values_and_gradients(getkey, activation):
+    dot, bcast = mlp.MLP((10, 10), activation=activation), mlp.MLP((10, 10), activation=activation,
+                                                                  matmul="broadcast")
+    params = mlp.init_params(dot, getkey())
+    x, y = jax.random.normal(getkey(), (7, 1)), jax.random.normal(getkey(), (7, 1))
+    loss = lambda model: jax.value_and_grad(  # noqa: E731
+        lambda p: training.mse(functools.partial(mlp.apply, model), p, x, y))(params)
+    (l_dot, g_dot), (l_b, g_b) = loss(dot), loss(bcast)
+    np.testing.assert_allclose(l_b, l_dot, rtol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), g_b, g_dot)
+
+
 def test_activations_and_bad_input():
     x = jnp.linspace(-3.0, 3.0, 7)
     np.testing.assert_allclose(mlp.activation_fn("4sigmoid")(x), 4.0 / (1.0 + np.exp(-np.asarray(x))), rtol=1e-6)
@@ -85,6 +108,8 @@ def test_activations_and_bad_input():
         mlp.MLP((10, 0))
     with pytest.raises(ValueError, match="initializer"):
         mlp.MLP(initializer="orthogonal")
+    with pytest.raises(ValueError, match="matmul"):
+        mlp.MLP(matmul="einsum")
     with pytest.raises(ValueError, match="1-D"):
         mlp.predict_scalar(mlp.MLP((2,)), None, jnp.ones((3, 1)))
 

@@ -123,3 +123,11 @@ def test_bad_run_arguments_raise():
         runner.run(_counter_step, jnp.float32(0.0), 5, metrics=lambda s: {"x": s}, sample=lambda k, n: None)
     with pytest.raises(ValueError, match="seeds"):
         runner.seed_keys(0, 0)
+
+
+def test_sweeps_compile_with_ynnpack_kept_to_dots_on_cpu():
+    options = runner.compiler_options()
+    if jax.default_backend() == "cpu":
+        assert options == runner.YNNPACK_DOTS_ONLY
+    else:
+        assert options == {}

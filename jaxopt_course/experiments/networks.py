@@ -70,8 +70,8 @@ class Net:
         mlp.activation_fn(self.activation)
 
     def model(self) -> mlp.MLP:
-        """The network 1 -> widths -> 1 with this activation."""
-        return mlp.MLP(self.widths, activation=self.activation)
+        """The network 1 -> widths -> 1 with this activation (broadcast products: trained in ``runner.sweep``)."""
+        return mlp.MLP(self.widths, activation=self.activation, matmul="broadcast")
 
     def make_optimizer(self, learning_rate=None) -> optim.GradientTransformation:
         """Our hand-written SGD or Adam (b1 0.9, b2 0.999, eps 1e-8, bias-corrected) with step gamma."""
