@@ -35,7 +35,8 @@ def jax_runner(num_inits: int, num_epochs: int, seed: int = 0):
     data = networks.course_dataset()
     fn = networks.Bound(networks.curves, (networks.Net(num_epochs=num_epochs),))
     keys = jax.random.split(jax.random.key(seed), num_inits)
-    return lambda: jax.block_until_ready(runner.sweep(fn, keys, data))
+    options = runner.small_reductions_options()  # as the N experiments sweep (networks._sweep)
+    return lambda: jax.block_until_ready(runner.sweep(fn, keys, data, compiler_options=options))
 
 
 def torch_training(torch, data, num_epochs: int, seed: int) -> tuple[float, float]:

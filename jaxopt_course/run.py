@@ -301,17 +301,18 @@ def _pad_leading(x: jax.Array, multiple: int) -> jax.Array:
     return jnp.concatenate([x, jnp.repeat(x[-1:], extra, axis=0)], axis=0)
 
 
-# XLA:CPU hands dots, reductions and elementwise ops to YNNPACK fusions by default;
-# for the small reductions of our steps a YNNPACK call costs far more than XLA's own
-# loop (measured: 100 inits x 2000 epochs of a 1-10-10-1 net written as broadcast
-# products took 1.29 s with the defaults, 0.10 s with YNNPACK kept to dots; P3's
-# SGD sweep was unchanged). Sweeps therefore compile with YNNPACK for dots only.
+# XLA:CPU hands dots, reductions and elementwise ops to YNNPACK fusions by default.
+# For tiny reductions a YNNPACK call costs far more than XLA's own loop (measured: 100
+# inits x 2000 epochs of a 1-10-10-1 net written as broadcast products took 1.29 s with
+# the defaults, 0.10 s with YNNPACK kept to dots), but the MNIST epoch of C2 was 26%
+# slower with it (0.050 -> 0.063 s) and P3's sweep unchanged: so it is asked for per
+# sweep (``sweep(..., compiler_options=small_reductions_options())``), not globally.
 YNNPACK_DOTS_ONLY = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
 
 
 @functools.cache
-def compiler_options() -> dict:
-    """XLA options sweeps compile with: YNNPACK_DOTS_ONLY on CPU when this jaxlib knows it, else none."""
+def small_reductions_options() -> dict:
+    """XLA options for steps made of tiny reductions: YNNPACK_DOTS_ONLY on CPU when this jaxlib knows it, else {}."""
     if jax.default_backend() != "cpu":
         return {}
     try:
@@ -322,46 +323,48 @@ def compiler_options() -> dict:
 
 
 @functools.lru_cache(maxsize=128)
-def _vmapped(fn, num_args: int):
-    """jit(vmap(fn)) over the first argument only (cached per function)."""
-    return jax.jit(jax.vmap(fn, in_axes=(0,) + (None,) * num_args), compiler_options=compiler_options())
+def _vmapped(fn, num_args: int, options: tuple = ()):
+    """jit(vmap(fn)) over the first argument only, compiled with XLA ``options`` (cached per function)."""
+    return jax.jit(jax.vmap(fn, in_axes=(0,) + (None,) * num_args), compiler_options=dict(options) or None)
 
 
-def sweep(fn: Callable, keys: jax.Array, *args, devices=None):
+def sweep(fn: Callable, keys: jax.Array, *args, devices=None, compiler_options: Optional[dict] = None):
     """out[s] = fn(keys[s], *args) for every seed s, in one vmapped, jit-compiled call.
 
     The seed axis is sharded over all (or the given) devices with a NamedSharding
     (on one device this is a no-op); the number of seeds need not divide the device
     count (the axis is padded, then trimmed). ``args`` are shared by all seeds.
     ``fn`` must be hashable (a function or ``functools.partial`` of one) so that the
-    compiled program is reused by later calls with the same ``fn``.
+    compiled program is reused by later calls with the same ``fn``. ``compiler_options``
+    are XLA options for its compilation (e.g. ``small_reductions_options()``).
 
     Inside ``checkpoint.checkpointing(...)`` the seeds are processed in chunks, each
     written to disk when complete and reused on resume (see ``jaxopt_course.checkpoint``).
     """
     if keys.ndim != 1:
         raise ValueError(f"keys must be a 1-D array of keys, got shape {keys.shape}")
-    compute = functools.partial(_sweep_now, fn, args=args, devices=devices)
+    options = tuple(sorted((compiler_options or {}).items()))
+    compute = functools.partial(_sweep_now, fn, args=args, devices=devices, options=options)
     policy = checkpoint.active()
     if policy is None:
         return compute(keys)
     return checkpoint.chunked_sweep(policy, fn, keys, args, compute)
 
 
-def _sweep_now(fn: Callable, keys: jax.Array, args: tuple, devices=None):
+def _sweep_now(fn: Callable, keys: jax.Array, args: tuple, devices=None, options: tuple = ()):
     """One jit(vmap(fn)) call over ``keys``, the seed axis sharded over the devices."""
     mesh = seed_mesh(devices)
     n = keys.shape[0]
     padded = _pad_leading(keys, mesh.size)
     if jax.process_count() == 1:
         padded = jax.device_put(padded, NamedSharding(mesh, PartitionSpec("seeds")))
-        out = _vmapped(fn, len(args))(padded, *args)
+        out = _vmapped(fn, len(args), options)(padded, *args)
     else:
-        out = _sweep_processes(fn, padded, args, mesh)
+        out = _sweep_processes(fn, padded, args, mesh, options)
     return jax.tree.map(lambda x: x[:n], out)
 
 
-def _sweep_processes(fn: Callable, keys: jax.Array, args: tuple, mesh: Mesh):
+def _sweep_processes(fn: Callable, keys: jax.Array, args: tuple, mesh: Mesh, options: tuple = ()):
     """The sweep over the devices of several processes: each computes its shard, then all gather."""
     from jax.experimental import multihost_utils
 
@@ -369,14 +372,14 @@ def _sweep_processes(fn: Callable, keys: jax.Array, args: tuple, mesh: Mesh):
     sharding = NamedSharding(mesh, PartitionSpec("seeds", *([None] * (data.ndim - 1))))
     global_keys = jax.make_array_from_callback(data.shape, sharding, lambda index: data[index])
     shared = jax.tree.map(np.asarray, args)  # host values: replicated on every process
-    out = _vmapped_key_data(fn, len(args), str(jax.random.key_impl(keys)))(global_keys, *shared)
+    out = _vmapped_key_data(fn, len(args), str(jax.random.key_impl(keys)), options)(global_keys, *shared)
     return multihost_utils.process_allgather(out, tiled=True)
 
 
 @functools.lru_cache(maxsize=128)
-def _vmapped_key_data(fn, num_args: int, impl: str):
+def _vmapped_key_data(fn, num_args: int, impl: str, options: tuple = ()):
     """jit(vmap(fn)) taking raw key data (global arrays of typed keys cannot be built from a callback)."""
     def from_data(key_data, *args):
         return fn(jax.random.wrap_key_data(key_data, impl=impl), *args)
 
-    return jax.jit(jax.vmap(from_data, in_axes=(0,) + (None,) * num_args), compiler_options=compiler_options())
+    return jax.jit(jax.vmap(from_data, in_axes=(0,) + (None,) * num_args), compiler_options=dict(options) or None)

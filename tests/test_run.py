@@ -125,9 +125,16 @@ def test_bad_run_arguments_raise():
         runner.seed_keys(0, 0)
 
 
-def test_sweeps_compile_with_ynnpack_kept_to_dots_on_cpu():
-    options = runner.compiler_options()
-    if jax.default_backend() == "cpu":
-        assert options == runner.YNNPACK_DOTS_ONLY
-    else:
-        assert options == {}
+def test_sweep_with_compiler_options_gives_the_same_numbers():
+    options = runner.small_reductions_options()
+    assert options == (runner.YNNPACK_DOTS_ONLY if jax.default_backend() == "cpu" else {})
+    keys = runner.seed_keys(3, 5)
+    fn = functools.partial(_noisy_sum, 200)
+    plain, tuned = runner.sweep(fn, keys), runner.sweep(fn, keys, compiler_options=options)
+    np.testing.assert_allclose(tuned, plain, rtol=1e-6)
+    assert runner._vmapped(fn, 0, tuple(options.items())) is not runner._vmapped(fn, 0)  # compiled apart
+
+
+def _noisy_sum(n, key):
+    x = jax.random.normal(key, (n, 3))
+    return jnp.sum(x[:, :, None] * x[:, None, :], axis=(0, 1))

@@ -199,7 +199,8 @@ def stack_runs(labels: list, groups: list, outs: list, net: Net, data: training.
 def _sweep(fn, key: jax.Array, seeds: int, *args) -> dict:
     """fn(init key s, *args) for s < seeds in one vmapped call, as NumPy arrays."""
     keys = jax.random.split(key, seeds)
-    return jax.tree.map(np.asarray, runner.sweep(fn, keys, *args))
+    # broadcast products (Net.model) want YNNPACK kept to dots: see mlp and run.small_reductions_options
+    return jax.tree.map(np.asarray, runner.sweep(fn, keys, *args, compiler_options=runner.small_reductions_options()))
 
 
 # ----------------------------------------------------------------------------- plots shared by N1-N4

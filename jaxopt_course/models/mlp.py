@@ -26,9 +26,9 @@ into a reduction. The course's nets are tiny (1-10-10-1: 7 points, kernels of at
 100 entries), so on a CPU a dot's per-call cost dominates its arithmetic: training
 100 initializations of 1-10-10-1 for 2000 epochs (vmapped, ``lax.scan``) took 0.25 s
 with dots and 0.10 s with broadcast products. The broadcast form is fast only when
-XLA:CPU keeps reductions out of its YNNPACK fusions, as ``run.sweep`` asks through
-``run.compiler_options()``; under XLA's default options it is 5x *slower*, which is
-why it is not the default.
+XLA:CPU keeps reductions out of its YNNPACK fusions, as the N experiments ask
+through ``run.sweep(..., compiler_options=run.small_reductions_options())``; under
+XLA's default options it is 5x *slower*, which is why it is not the default.
 """
 
 from __future__ import annotations
