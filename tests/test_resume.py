@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -39,7 +40,13 @@ def test_killed_run_resumes_to_identical_results(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(ARGS + ["--out", str(interrupted), "--resume"]) == 0
     assert capsys.readouterr().err.count("reused from") == done
-    assert _metrics(interrupted) == _metrics(tmp_path / "whole")
+    resumed, whole = _metrics(interrupted), _metrics(tmp_path / "whole")
+    if jax.default_backend() == "cpu":
+        assert resumed == whole  # bit for bit
+    else:  # a GPU picks kernels by timing them: two processes may differ in the last bit (README)
+        assert resumed.keys() == whole.keys()
+        for name, value in whole.items():
+            np.testing.assert_allclose(resumed[name], value, rtol=1e-6, err_msg=name)
     assert not chunks.exists()
 
 
