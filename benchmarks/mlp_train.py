@@ -2,7 +2,7 @@
 
 Both sides do the same work per epoch and per initialization: one full-batch SGD step
 (lr 0.05) on the course's 7 points, and the training and test losses recorded
-(JAX: ``jaxopt_course.experiments.networks.curves`` through ``runner.sweep``, the
+(JAX: ``jaxopt_course.experiments.networks.curves`` through ``networks.sweep_inits``, the
 epoch loop inside one ``lax.scan``; PyTorch: the eager loop a user would write, with
 ``loss.item()`` and a ``no_grad`` test loss every epoch). The JAX time is the
 steady-state time of a compiled call (the compile time is reported apart); every
@@ -23,7 +23,6 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxopt_course import run as runner
 from jaxopt_course.experiments import networks
 from jaxopt_course.results import versions, write_json
 
@@ -35,8 +34,7 @@ def jax_runner(num_inits: int, num_epochs: int, seed: int = 0):
     data = networks.course_dataset()
     fn = networks.Bound(networks.curves, (networks.Net(num_epochs=num_epochs),))
     keys = jax.random.split(jax.random.key(seed), num_inits)
-    options = runner.small_reductions_options()  # as the N experiments sweep (networks._sweep)
-    return lambda: jax.block_until_ready(runner.sweep(fn, keys, data, compiler_options=options))
+    return lambda: jax.block_until_ready(networks.sweep_inits(fn, keys, data))
 
 
 def torch_training(torch, data, num_epochs: int, seed: int) -> tuple[float, float]:

@@ -3,10 +3,12 @@
 import jax
 import pytest
 
+from jaxopt_course import precision
+
 # Strict rank promotion catches silent broadcasting bugs in the hot steps.
 jax.config.update("jax_numpy_rank_promotion", "raise")
 # Tests check float32 arithmetic: on GPUs, keep matrix products out of TF32 (as the CLI does).
-jax.config.update("jax_default_matmul_precision", "highest")
+jax.config.update("jax_default_matmul_precision", precision.MATMUL_PRECISION)
 
 
 def pytest_addoption(parser):

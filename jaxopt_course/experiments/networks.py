@@ -196,11 +196,14 @@ def stack_runs(labels: list, groups: list, outs: list, net: Net, data: training.
     return stacked
 
 
+def sweep_inits(fn, keys: jax.Array, *args):
+    """runner.sweep of fn over init keys, compiled for Net.model's broadcast products (YNNPACK kept to dots)."""
+    return runner.sweep(fn, keys, *args, compiler_options=runner.small_reductions_options())
+
+
 def _sweep(fn, key: jax.Array, seeds: int, *args) -> dict:
     """fn(init key s, *args) for s < seeds in one vmapped call, as NumPy arrays."""
-    keys = jax.random.split(key, seeds)
-    # broadcast products (Net.model) want YNNPACK kept to dots: see mlp and run.small_reductions_options
-    return jax.tree.map(np.asarray, runner.sweep(fn, keys, *args, compiler_options=runner.small_reductions_options()))
+    return jax.tree.map(np.asarray, sweep_inits(fn, jax.random.split(key, seeds), *args))
 
 
 # ----------------------------------------------------------------------------- plots shared by N1-N4
