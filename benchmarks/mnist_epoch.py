@@ -1,31 +1,42 @@
-"""Time per epoch of C2's training: the jit-compiled JAX epoch against a PyTorch eager loop.
+"""Time per epoch of C2's training: the jit-compiled JAX epoch against PyTorch eager loops.
 
 Same model (784-128-64-10, ReLU, biases, PyTorch's default initialization), same
-optimizer (Adam 1e-3), same batch size (64, last batch partial), same standardized
-data, each epoch a fresh random order. The JAX epoch is one ``lax.scan`` over the
-batches inside one jit-compiled call (``jaxopt_course.problems.classification``
-through the runner); the PyTorch loop is what a user writes: ``randperm``, then
-index, forward, ``nll_loss``, ``backward``, ``step`` per batch. PyTorch is timed
-with its default number of threads and with one thread, and the headline ratio
-uses the faster of the two in each round (on a busy machine OpenMP threads can
-cost PyTorch 5-10x). With ``--seeds S`` JAX also trains S seeds at once (vmap),
-reported as time per seed. Each timed call runs ``--epochs`` epochs (default 3;
-C2 itself trains all 15 epochs in one call): JAX in one compiled call, PyTorch in
-its loop, both reported per epoch, so a single call's fixed costs (dispatch,
-waking idle threads) are shared as in a real training. After a warm-up call each
-(compilation is reported separately), all variants run interleaved, one call each per round, so that load
-changes on a shared machine hit every variant alike; times are medians over
-rounds and ratios medians of the per-round ratios.
+optimizer (Adam 1e-3), same batch size (64, last batch partial), same data, each
+epoch a fresh random order. The JAX epoch is one ``lax.scan`` over the batches
+inside one jit-compiled call, as C2 trains (``jaxopt_course.problems.classification``
+through the runner: no per-batch gradient norms, ``default_microbatches``). Two
+PyTorch loops:
 
-    python benchmarks/mnist_epoch.py                  # digits + random 60,000, table + JSON
+- *index*: the fastest eager loop we could write: ``randperm``, then index the
+  data tensor, forward, ``nll_loss``, ``backward``, ``step`` per batch; timed with
+  PyTorch's default number of threads and with one thread, and the headline ratio
+  uses the faster of the two in each round (on a busy machine OpenMP threads can
+  cost PyTorch 5-10x);
+- *DataLoader*: what a course notebook writes, ``for xb, yb in
+  DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)`` (default threads).
+
+With ``--seeds S`` JAX also trains S seeds at once (vmap, as C2 does), reported as
+time per seed. Each timed call runs ``--epochs`` epochs (default 3; C2 itself
+trains all 15 epochs in one call): JAX in one compiled call, PyTorch in its loop,
+both reported per epoch, so a single call's fixed costs (dispatch, waking idle
+threads) are shared as in a real training. After a warm-up call each (compilation
+is reported separately), all variants run interleaved, one call each per round, so
+that load changes on a shared machine hit every variant alike; times are medians
+over rounds and ratios medians of the per-round ratios.
+
+    python benchmarks/mnist_epoch.py                  # digits, random, raw: table + JSON
     python benchmarks/mnist_epoch.py --smoke          # tiny sizes (used by the tests)
 
 Data: ``digits`` are the offline digits cached by ``python -m
-jaxopt_course.data.fetch_digits`` (7,996 training images); ``random`` is random
-MNIST-shaped data (uniform pixels, random labels) with as many training images
-as MNIST (60,000), which times a full-size epoch when MNIST itself is not
-available. Timings on a shared machine are noisy: compare the ratios measured in
-the same run, not absolute times across runs.
+jaxopt_course.data.fetch_digits`` (7,996 training images), standardized as C2 does;
+``random`` is random MNIST-shaped data (uniform pixels, random labels) with as many
+training images as MNIST (60,000), standardized likewise, which times a full-size
+epoch when MNIST itself is not available; ``raw`` is the same random data left as
+pixels in [0, 1], unstandardized. On ``raw`` PyTorch is about 1.5x slower: its
+arithmetic meets subnormal floats, which it does not flush to zero by default
+(``torch.set_flush_denormal(True)`` removes the difference), while XLA:CPU flushes
+them. Timings on a shared machine are noisy: compare the ratios measured in the
+same run, not absolute times across runs.
 """
 
 from __future__ import annotations
@@ -54,6 +65,8 @@ HIDDEN = (128, 64)
 BATCH = 64
 LEARNING_RATE = 1e-3
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "mnist_epoch.json"
+INDEX_LOOPS = ("torch_default_threads", "torch_1_thread")  # the headline baseline: the faster of the two
+DATA_SETS = ("digits", "random", "raw")
 
 
 # ----------------------------------------------------------------------------- data
@@ -67,9 +80,12 @@ def _random_pixels_and_labels(key: jax.Array, n: int) -> tuple[jax.Array, jax.Ar
             jax.random.randint(k_lbl, (n,), 0, 10))
 
 
-def random_data(key: jax.Array, n_train: int, n_test: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Random MNIST-shaped training data, standardized like the real thing (random labels)."""
+def random_data(key: jax.Array, n_train: int, n_test: int = 100,
+                standardize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Random MNIST-shaped training data (random labels), standardized like the real thing or raw pixels in [0, 1]."""
     images, labels = (np.asarray(a) for a in _random_pixels_and_labels(key, n_train + n_test))
+    if not standardize:
+        return np.array(images[:n_train].reshape(n_train, -1)), labels[:n_train].astype(np.int32)  # writable
     data = dataset.Dataset(dataset.make_split(images[:n_train], labels[:n_train]),
                            dataset.make_split(images[n_train:], labels[n_train:]), "random")
     norm = dataset.normalize(data)
@@ -85,21 +101,25 @@ def digits_data() -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------- JAX
 
 
-def _epoch_program(x: jax.Array, y: jax.Array, epochs: int = 1):
-    """(init(key) -> state, epoch(state, key) -> state): ``epochs`` epochs of Adam minibatch steps in one scan."""
+def _epoch_program(x: jax.Array, y: jax.Array, epochs: int = 1, seeds: int = 1):
+    """(init(key) -> state, epoch(state, key) -> state): ``epochs`` epochs of C2's Adam minibatch steps in one scan.
+
+    As C2 trains: no per-batch gradient norms, ``cl.default_microbatches`` for the seed count.
+    """
     model = MLPClassifier(HIDDEN, use_bias=True)
     optimizer = optim.adam(LEARNING_RATE)
     data = cl.Data(x, y, x[:1], y[:1])
     n = x.shape[0]
     nb = batching.num_batches(n, BATCH)
-    step = cl.make_step(model, optimizer, data, BATCH)
+    step = cl.make_step(model, optimizer, data, BATCH, grad_norms=False,
+                        microbatches=cl.default_microbatches(BATCH, seeds))
 
     def init(key):
-        return cl.init_state(init_params(model, key, x.shape[1]), optimizer)
+        return cl.init_state(init_params(model, key, x.shape[1]), optimizer, grad_norms=False)
 
     def epoch(state, key):
         trace = runner.run(step, state, nb * epochs, metrics=cl.epoch_metrics, record=[nb * epochs], key=key,
-                           sample=batching.epoch_sampler(n, BATCH), chunk=nb)
+                           sample=batching.epoch_sampler(n, BATCH), chunk=nb, diverged=cl.diverged)
         return trace.state
 
     return init, epoch
@@ -111,7 +131,7 @@ def jax_epochs(x: np.ndarray, y: np.ndarray, seeds: int = 1, epochs: int = 1):
     Its ``info`` dict holds the compile-and-first-epoch time and, after each call,
     the mean minibatch loss of the last epoch.
     """
-    init, epoch = _epoch_program(jnp.asarray(x), jnp.asarray(y), epochs)
+    init, epoch = _epoch_program(jnp.asarray(x), jnp.asarray(y), epochs, seeds)
     keys = jax.random.split(jax.random.key(0), seeds)
     if seeds == 1:
         init_fn, epoch_fn, keys = jax.jit(init), jax.jit(epoch), keys[0]
@@ -133,6 +153,7 @@ def jax_epochs(x: np.ndarray, y: np.ndarray, seeds: int = 1, epochs: int = 1):
         return seconds
 
     info["compile_and_first_epoch_s"] = run_epoch()
+    info["first_call_mean_batch_loss"] = info["last_epoch_mean_batch_loss"]
     run_epoch.info = info
     return run_epoch
 
@@ -141,9 +162,11 @@ def jax_epochs(x: np.ndarray, y: np.ndarray, seeds: int = 1, epochs: int = 1):
 
 
 def torch_epochs(x: np.ndarray, y: np.ndarray, epochs: int = 1):
-    """A callable ``run_epoch(threads)``: seconds per epoch over ``epochs`` epochs of the eager loop (None without PyTorch).
+    """A callable ``run_epoch(threads, loader)``: seconds per epoch over ``epochs`` epochs of an eager loop.
 
-    ``threads=None`` uses PyTorch's default number of intra-op threads.
+    ``threads=None`` uses PyTorch's default number of intra-op threads;
+    ``loader=True`` draws the batches from a shuffling ``DataLoader`` instead of
+    indexing the data tensor with a ``randperm``. None without PyTorch.
     """
     try:
         import torch
@@ -156,18 +179,23 @@ def torch_epochs(x: np.ndarray, y: np.ndarray, epochs: int = 1):
                                 torch.nn.Linear(HIDDEN[1], 10))
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64))
+    data_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xt, yt), batch_size=BATCH, shuffle=True)
     info = {"torch": torch.__version__, "default_threads": default_threads}
 
-    def run_epoch(threads: int | None = None) -> float:
+    def indexed_batches():
+        order = torch.randperm(xt.shape[0])
+        for first in range(0, xt.shape[0], BATCH):
+            index = order[first:first + BATCH]
+            yield xt[index], yt[index]
+
+    def run_epoch(threads: int | None = None, loader: bool = False) -> float:
         torch.set_num_threads(threads or default_threads)
         start = time.perf_counter()
         for _ in range(epochs):
-            order = torch.randperm(xt.shape[0])
             total, count = 0.0, 0
-            for first in range(0, xt.shape[0], BATCH):
-                index = order[first:first + BATCH]
+            for xb, yb in (data_loader if loader else indexed_batches()):
                 optimizer.zero_grad()
-                loss = torch.nn.functional.nll_loss(torch.log_softmax(model(xt[index]), dim=1), yt[index])
+                loss = torch.nn.functional.nll_loss(torch.log_softmax(model(xb), dim=1), yb)
                 loss.backward()
                 optimizer.step()
                 total, count = total + loss.item(), count + 1
@@ -177,6 +205,8 @@ def torch_epochs(x: np.ndarray, y: np.ndarray, epochs: int = 1):
         return seconds
 
     run_epoch()  # warm-up: first-call allocations
+    info["first_call_mean_batch_loss"] = info["last_epoch_mean_batch_loss"]
+    run_epoch(loader=True)
     run_epoch.info = info
     return run_epoch
 
@@ -202,6 +232,7 @@ def bench(name: str, x: np.ndarray, y: np.ndarray, repeats: int, seeds: int, epo
         # one thread: time both and compare against the faster, so the ratio is not flattered.
         if torch_run.info["default_threads"] != 1:
             variants["torch_1_thread"] = functools.partial(torch_run, 1)
+        variants["torch_dataloader"] = functools.partial(torch_run, loader=True)
     times = {k: [] for k in variants}
     for _ in range(repeats):
         for k, run_epoch in variants.items():
@@ -216,42 +247,62 @@ def bench(name: str, x: np.ndarray, y: np.ndarray, repeats: int, seeds: int, epo
     if torch_run is None:
         row["torch_skipped"] = "PyTorch is not installed (pip install 'jaxopt_course[bench]')"
         return row
-    best = [min(t) for t in zip(*(times[k] for k in variants if k.startswith("torch")))]
+    best = [min(t) for t in zip(*(times[k] for k in variants if k in INDEX_LOOPS))]
     row["torch"] = dict(torch_run.info)
     row["torch_default_threads_epoch_s"] = statistics.median(times["torch_default_threads"])
     row["torch_epoch_s"] = statistics.median(best)
     row["speedup_jax_over_torch"] = statistics.median(b / j for b, j in zip(best, times["jax"]))
     row["speedup_jax_over_torch_default_threads"] = statistics.median(
         t / j for t, j in zip(times["torch_default_threads"], times["jax"]))
+    row["torch_dataloader_epoch_s"] = statistics.median(times["torch_dataloader"])
+    row["speedup_jax_over_torch_dataloader"] = statistics.median(
+        t / j for t, j in zip(times["torch_dataloader"], times["jax"]))
+    if seeds > 1:
+        row["speedup_jax_vmapped_per_seed_over_torch"] = statistics.median(
+            b / (v / seeds) for b, v in zip(best, times["jax_vmapped"]))
     return row
 
 
 def print_table(rows: list[dict]) -> None:
-    """One line per data set: median epoch times and the median of the per-round ratios."""
-    header = (f"{'data':7s} {'n_train':>7s} {'batches':>7s} {'jax s/ep':>9s} {'jax vmap s/ep/seed':>19s} "
-              f"{'torch s/ep (default thr.)':>26s} {'torch s/ep (best)':>18s} {'torch/jax (best)':>17s} "
-              f"{'torch/jax (default)':>20s} {'jax compile s':>14s}")
+    """One line per data set: median epoch times (s) and the medians of the per-round ratios."""
+    columns = (("data", 7), ("n_train", 7), ("jax", 7), ("jax vmap/seed", 15), ("torch index", 11),
+               ("torch index 1 thr.", 18), ("torch DataLoader", 16), ("index/jax", 9), ("DataLoader/jax", 14),
+               ("index/vmap-seed", 15), ("jax compile", 11))
+    header = " ".join(f"{name:>{width}s}" for name, width in columns)
+    print("seconds per epoch; ratios are PyTorch time over JAX time (index: the faster thread setting per round)")
     print(header)
     print("-" * len(header))
     for r in rows:
         vm = f"{r['jax_vmapped_epoch_s_per_seed']:.3f} (S={r['jax_vmapped_seeds']})" if "jax_vmapped" in r else "-"
-        has_torch = "torch_epoch_s" in r
-        cells = ([f"{r['torch_default_threads_epoch_s']:.3f}", f"{r['torch_epoch_s']:.3f}",
-                  f"{r['speedup_jax_over_torch']:.2f}x", f"{r['speedup_jax_over_torch_default_threads']:.2f}x"]
-                 if has_torch else ["skipped", "skipped", "-", "-"])
-        print(f"{r['data']:7s} {r['n_train']:7d} {r['batches_per_epoch']:7d} {r['jax_epoch_s']:9.3f} {vm:>19s} "
-              f"{cells[0]:>26s} {cells[1]:>18s} {cells[2]:>17s} {cells[3]:>20s} "
-              f"{r['jax']['compile_and_first_epoch_s']:14.2f}")
+        if "torch_epoch_s" in r:
+            one = statistics.median(r["epoch_s"]["torch_1_thread"]) if "torch_1_thread" in r["epoch_s"] else None
+            torch_cells = [f"{r['torch_default_threads_epoch_s']:.3f}", "-" if one is None else f"{one:.3f}",
+                           f"{r['torch_dataloader_epoch_s']:.3f}", f"{r['speedup_jax_over_torch']:.2f}x",
+                           f"{r['speedup_jax_over_torch_dataloader']:.2f}x",
+                           f"{r['speedup_jax_vmapped_per_seed_over_torch']:.2f}x"
+                           if "speedup_jax_vmapped_per_seed_over_torch" in r else "-"]
+        else:
+            torch_cells = ["skipped"] * 3 + ["-"] * 3
+        cells = [r["data"], str(r["n_train"]), f"{r['jax_epoch_s']:.3f}", vm, *torch_cells,
+                 f"{r['jax']['compile_and_first_epoch_s']:.2f}"]
+        print(" ".join(f"{cell:>{width}s}" for cell, (_, width) in zip(cells, columns)))
     for r in rows:
         if "torch_skipped" in r:
             print(f"note: {r['torch_skipped']}")
 
 
+def load(name: str, n_random: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training split of data set ``name`` (see the module docstring); DataError if digits are missing."""
+    if name == "digits":
+        return digits_data()
+    return random_data(jax.random.key(1), n_random, standardize=name == "random")
+
+
 def main(argv=None) -> int:
     """Run the benchmark, print the table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", choices=("digits", "random", "both"), default="both")
-    parser.add_argument("--n-random", type=int, default=60_000, help="training images of the random data set")
+    parser.add_argument("--data", choices=DATA_SETS + ("all",), default="all")
+    parser.add_argument("--n-random", type=int, default=60_000, help="training images of the random data sets")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds after the warm-up")
     parser.add_argument("--epochs", type=int, default=3,
                         help="epochs per timed call (C2 trains all its epochs in one call; default 3)")
@@ -261,17 +312,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.smoke:
         args.data, args.n_random, args.repeats, args.seeds, args.epochs = "random", 256, 1, 1, 1
-    names = ("digits", "random") if args.data == "both" else (args.data,)
     rows = []
-    for name in names:
-        if name == "digits":
-            try:
-                x, y = digits_data()
-            except dataset.DataError as err:
-                print(f"skipping digits: {err}", file=sys.stderr)
-                continue
-        else:
-            x, y = random_data(jax.random.key(1), args.n_random)
+    for name in DATA_SETS if args.data == "all" else (args.data,):
+        try:
+            x, y = load(name, args.n_random)
+        except dataset.DataError as err:
+            print(f"skipping {name}: {err}", file=sys.stderr)
+            continue
         print(f"[mnist_epoch] timing {name} ({x.shape[0]} training images) ...", file=sys.stderr, flush=True)
         rows.append(bench(name, x, y, args.repeats, args.seeds, args.epochs))
     print_table(rows)

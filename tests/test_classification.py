@@ -135,6 +135,56 @@ def test_epoch_averaged_norms_and_sgd_steps_match_a_python_loop(getkey):
     np.testing.assert_array_equal(trace.steps, [0, 3, 6])
 
 
+@pytest.mark.parametrize("microbatches", [2, 4])
+def test_microbatched_loss_and_gradient_equal_the_whole_batch(getkey, microbatches):
+    model = mc.MLPClassifier((16, 8), use_bias=True)
+    params = mc.init_params(model, getkey(), 12)
+    x, y = jax.random.normal(getkey(), (8, 12)), jax.random.randint(getkey(), (8,), 0, 10)
+    weight = jnp.array([1, 1, 1, 1, 1, 0, 0, 0], jnp.float32)  # a padded last batch, padding in one slice only
+    whole, split = (jax.jit(jax.value_and_grad(functools.partial(cl.batch_loss, model, microbatches=m)))(
+        params, x, y, weight) for m in (1, microbatches))
+    kernels = [params[f"layer_{i}"]["kernel"] for i in range(3)]
+    biases = [params[f"layer_{i}"]["bias"] for i in range(3)]
+    reference = reference_loss(kernels, biases, x[:5], y[:5], jax.nn.relu)
+    assert float(split[0]) == pytest.approx(float(reference), rel=1e-6)
+    assert float(split[0]) == pytest.approx(float(whole[0]), rel=1e-6)
+    for a, b in zip(jax.tree.leaves(whole[1]), jax.tree.leaves(split[1])):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+
+
+def test_microbatch_choice_and_errors(monkeypatch):
+    with pytest.raises(ValueError, match="dividing the batch size 64"):
+        cl.check_microbatches(64, 3)
+    with pytest.raises(ValueError, match="dividing the batch size"):
+        cl.check_microbatches(64, 0)
+    with pytest.raises(ValueError, match="does not split into 3 microbatches"):
+        cl.batch_loss(mc.MLPClassifier((4,)), None, jnp.zeros((8, 2)), jnp.zeros(8, jnp.int32), jnp.ones(8), 3)
+    monkeypatch.setattr(cl.os, "cpu_count", lambda: 2)
+    cpu = jax.default_backend() == "cpu"
+    assert cl.default_microbatches(64, seeds=1) == (2 if cpu else 1)
+    assert cl.default_microbatches(64, seeds=4) == 1 and cl.default_microbatches(63, seeds=1) == 1
+    monkeypatch.setattr(cl.os, "cpu_count", lambda: 1)
+    assert cl.default_microbatches(64, seeds=1) == 1
+
+
+def test_training_without_norms_or_with_microbatches_follows_the_same_path(getkey):
+    data = sklearn_data(n_train=200)
+    model = mc.MLPClassifier((16,), use_bias=True)
+    key = getkey()
+
+    def final(**kwargs):
+        return jax.jit(lambda k: cl.train(model, optim.adam(1e-2), data, k, epochs=2, batch_size=32,
+                                          metrics=cl.epoch_metrics, **kwargs))(key)
+
+    tracked, untracked, split = final(), final(grad_norms=False), final(grad_norms=False, microbatches=2)
+    assert "grad_norm" in tracked.metrics and "grad_norm" not in untracked.metrics
+    for a, b in zip(jax.tree.leaves(tracked.state.opt.params), jax.tree.leaves(untracked.state.opt.params)):
+        np.testing.assert_array_equal(a, b)  # the norms are bookkeeping only
+    for a, b in zip(jax.tree.leaves(tracked.state.opt.params), jax.tree.leaves(split.state.opt.params)):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)  # 14 Adam steps: float rounding only
+    np.testing.assert_allclose(split.metrics["batch_loss"], tracked.metrics["batch_loss"], rtol=1e-5)
+
+
 @jax.jit
 def _train_sgd(key, learning_rate, data):
     """3 epochs of minibatch SGD (one compiled program for every learning rate)."""
@@ -214,6 +264,7 @@ def test_c2_quick_cli(tmp_path):
     r = _results(tmp_path, "C2")
     m = r["metrics"]
     assert r["quick"] and r["diverged"] == {} and r["config"]["source"] == "digits"
+    assert m["microbatches"] == 1 and r["config"]["microbatches"] is None  # 4 vmapped seeds: no split
     assert "cached at" in m["data_source"] and "stratified split" in m["data_source"]
     assert len(m["test_accuracy_per_seed"]) == 4 and m["test_accuracy_std"] > 0
     assert m["test_accuracy"] > 0.8 and m["test_accuracy_per_epoch"][0] < 0.3

@@ -314,6 +314,7 @@ class C2Config:
     epochs: int = 15
     seeds: int = 4
     examples: int = 4  # images shown per kind (typical / most confidently wrong).
+    microbatches: Optional[int] = None  # per batch; None: cl.default_microbatches(batch_size, seeds).
     source: str = "auto"
     data_dir: Optional[str] = None
 
@@ -329,11 +330,17 @@ def c2_model(config: C2Config) -> MLPClassifier:
                          initializer=config.initializer)
 
 
+def c2_microbatches(config: C2Config) -> int:
+    """The microbatches per batch C2 uses (validated): the config's, or the default for its seeds."""
+    chosen = config.microbatches or cl.default_microbatches(config.batch_size, config.seeds)
+    return cl.check_microbatches(config.batch_size, chosen)
+
+
 def _c2_train(config: C2Config, key: jax.Array, data: cl.Data) -> dict:
-    """One seed of C2: Adam training, curves, and the final log-probabilities on the test split."""
+    """One seed of C2: Adam training (no per-batch gradient norms: C2 plots none), curves, test log-probabilities."""
     model = c2_model(config)
     trace = cl.train(model, optim.adam(config.learning_rate), data, key, epochs=config.epochs,
-                     batch_size=config.batch_size)
+                     batch_size=config.batch_size, grad_norms=False, microbatches=c2_microbatches(config))
     return {"metrics": trace.metrics, "steps": trace.steps, "diverged_at": trace.diverged_at,
             "log_probs": model.apply({"params": trace.state.opt.params}, data.x_test)}
 
@@ -384,6 +391,7 @@ def run_c2(config: C2Config, key: jax.Array) -> Results:
     _check_common(config)
     if int(config.examples) != config.examples or config.examples < 1:
         raise ValueError(f"examples must be a positive integer, got {config.examples!r}")
+    microbatches = c2_microbatches(config)
     dataset, info, data = load_data(config.source, config.data_dir)
     nb = -(-info["n_train"] // config.batch_size)
     with timed(f"C2: {config.epochs} epochs x {nb} batches of {config.batch_size}, {config.seeds} seeds vmapped"):
@@ -395,6 +403,7 @@ def run_c2(config: C2Config, key: jax.Array) -> Results:
         "model": architecture(info["input_dim"], config.hidden, 10, config.activation, config.use_bias),
         "num_params": count_params(c2_model(config), info["input_dim"]),
         "optimizer": _optimizer_text("Adam", config),
+        "microbatches": microbatches,
         **_final_accuracy(curves),
         **_curve_metrics(curves),
         **prediction_metrics,
