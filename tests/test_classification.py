@@ -157,7 +157,7 @@ def test_microbatch_choice_and_errors(monkeypatch):
         cl.check_microbatches(64, 3)
     with pytest.raises(ValueError, match="dividing the batch size"):
         cl.check_microbatches(64, 0)
-    with pytest.raises(ValueError, match="does not split into 3 microbatches"):
+    with pytest.raises(ValueError, match="dividing the batch size 8, got 3"):
         cl.batch_loss(mc.MLPClassifier((4,)), None, jnp.zeros((8, 2)), jnp.zeros(8, jnp.int32), jnp.ones(8), 3)
     monkeypatch.setattr(cl.os, "cpu_count", lambda: 2)
     cpu = jax.default_backend() == "cpu"

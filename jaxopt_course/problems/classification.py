@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxopt_course import run as runner
-from jaxopt_course.data.batching import Batches, epoch_sampler, num_batches
+from jaxopt_course.data.batching import Batches, epoch_sampler, num_batches, weighted_mean
 from jaxopt_course.models.classifier import MLPClassifier, init_params, nll, weight_norms
 from jaxopt_course.optim.base import GradientTransformation, apply_updates
 
@@ -64,14 +64,11 @@ def check_data(data: Data) -> Data:
 
 def batch_loss(model: MLPClassifier, params, x: jax.Array, y: jax.Array, weight: jax.Array,
                microbatches: int = 1) -> jax.Array:
-    """L_B(theta) = sum_i w_i (-log p_theta(y_i | x_i)) / sum_i w_i, the minibatch *mean* NLL, summed over m slices."""
-    if weight.shape != y.shape or x.shape[0] % microbatches:
-        raise ValueError(f"a batch of {x.shape[0]} does not split into {microbatches} microbatches "
-                         f"(or weights {weight.shape} do not match labels {y.shape})")
-    size = x.shape[0] // microbatches
+    """L_B(theta) = sum_i w_i (-log p_theta(y_i | x_i)) / sum_i w_i, the minibatch *mean* NLL, forward over m slices."""
+    size = x.shape[0] // check_microbatches(x.shape[0], microbatches)
     parts = [slice(j * size, (j + 1) * size) for j in range(microbatches)]
-    total = sum(jnp.sum(weight[s] * nll(model.apply({"params": params}, x[s]), y[s])) for s in parts)
-    return total / jnp.maximum(jnp.sum(weight), 1.0)
+    losses = jnp.concatenate([nll(model.apply({"params": params}, x[s]), y[s]) for s in parts])
+    return weighted_mean(losses, weight)
 
 
 def default_microbatches(batch_size: int, seeds: int = 1) -> int:
