@@ -75,6 +75,12 @@ def save_npz(path: Path, arrays: dict) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` read at once, the file closed (an open NpzFile leaks its handle until collected)."""
+    with np.load(path) as f:
+        return {name: f[name] for name in f.files}
+
+
 def versions() -> dict:
     """Versions of Python and of the numerical stack, for reproducibility records."""
     import jax

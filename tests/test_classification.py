@@ -13,6 +13,7 @@ from jaxopt_course.data import batching, digits
 from jaxopt_course.experiments import classification as C
 from jaxopt_course.models import classifier as mc
 from jaxopt_course.problems import classification as cl
+from jaxopt_course.results import load_npz
 
 
 def sklearn_data(n_train=None) -> cl.Data:
@@ -294,7 +295,7 @@ def test_c1_quick_cli(tmp_path):
     assert ratio["depth 8, sigmoid, uniform init"] < 1e-3  # vanishing gradients towards the input
     assert ratio["depth 8, sigmoid, uniform init"] < ratio["depth 2, sigmoid, uniform init"]
     assert 0.1 < ratio["depth 8, relu, he init"] < 10  # He initialization keeps ReLU norms level
-    data = np.load(tmp_path / "C1" / "data.npz")
+    data = load_npz(tmp_path / "C1" / "data.npz")
     assert data["sweep_grad_norm_depth8"].shape == (1, 2, 3, 9)
     for name in ("c1_grad_norms", "c1_curves", "c1_depth_sweep"):
         assert (tmp_path / "C1" / f"{name}.png").exists()

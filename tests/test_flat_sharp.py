@@ -11,6 +11,7 @@ import pytest
 from jaxopt_course import cli
 from jaxopt_course.experiments import flat_sharp
 from jaxopt_course.problems import finite_sum_1d as fs
+from jaxopt_course.results import load_npz
 
 
 def _reference_terms(x: float, phases: np.ndarray) -> np.ndarray:
@@ -152,7 +153,7 @@ def test_quick_cli_run_gd_stays_sgd_escapes(f1_quick):
 
 
 def test_quick_cli_data_has_one_gd_line_and_sgd_seeds(f1_quick):
-    data = np.load(f1_quick / "f1_trajectories.npz")
+    data = load_npz(f1_quick / "f1_trajectories.npz")
     assert data["x_gd"].shape == data["record_steps"].shape
     assert data["x_sgd_shown"].shape == (4, data["record_steps"].size)
     assert data["x_gd"][0] == 5.0 and np.all(data["x_sgd_shown"][:, 0] == 5.0)

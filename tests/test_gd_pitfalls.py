@@ -11,6 +11,7 @@ import pytest
 from jaxopt_course import cli
 from jaxopt_course.experiments import gd_pitfalls
 from jaxopt_course.problems import toy_functions as tf
+from jaxopt_course.results import load_npz
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def test_g2_zigzag_against_the_closed_form(quick_runs):
     assert small["zigzags_x1"] == 0 and small["step"] == pytest.approx(large["step"] / 10)
     for run in (large, small):
         assert run["final_distance"] == pytest.approx(run["predicted_final_distance"], rel=1e-4)
-    data = np.load(quick_runs["G2"]["dir"] / "g2_zigzag.npz")
+    data = load_npz(quick_runs["G2"]["dir"] / "g2_zigzag.npz")
     assert data["large_x"].shape == (31, 2) and np.all(data["large_x"][0] == [-0.5, -4.0])
 
 

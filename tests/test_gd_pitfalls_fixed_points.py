@@ -11,6 +11,7 @@ import pytest
 from jaxopt_course import cli
 from jaxopt_course.experiments import gd_fixed_points as gfp
 from jaxopt_course.problems import toy_functions as tf
+from jaxopt_course.results import load_npz
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_g3_starts_in_s_reach_exactly_zero_in_m_steps(quick_runs):
         assert abs(row["exact_start_ulps_from_member"]) <= 8
         assert row["exact_start"] == pytest.approx(row["member"], rel=1e-14)
         assert math.copysign(1.0, row["exact_start"]) == row["sign"]
-    data = np.load(r["dir"] / "g3_three_halves.npz")
+    data = load_npz(r["dir"] / "g3_three_halves.npz")
     for k, orbit in enumerate(data["exact_orbits"], start=1):
         assert np.all(orbit[k:] == 0.0) and np.all(orbit[:k] != 0.0)  # lands at step m and stays
 

@@ -11,6 +11,7 @@ import pytest
 
 from jaxopt_course import cli
 from jaxopt_course.experiments import get, make_config, networks
+from jaxopt_course.results import load_npz
 
 DIVERGED = re.compile(r"^diverged at step \d+$")
 
@@ -51,7 +52,7 @@ def test_n1_parameter_counts_and_fit(out_dir):
     for arch in ("1-1-1", "1-10-10-1"):
         assert m[arch]["num_inits"] == 4 and m[arch]["diverged_inits"] == 0
         assert 0 < m[arch]["final_train_loss_median"] < 0.2  # below the initial loss, mean(y^2) = 0.20
-    data = np.load(out_dir / "N1" / "data.npz")
+    data = load_npz(out_dir / "N1" / "data.npz")
     assert data["train_loss"].shape == (2, 4, 301) and data["fit_far"].shape == (2, 4, networks.FIT_POINTS)
     np.testing.assert_array_equal(data["param_counts"], [4, 141])
 
@@ -82,7 +83,7 @@ def test_n4_early_stop_and_sharpness(out_dir):
     m = _results(out_dir, "N4")["metrics"]
     sgd, adam = m["sgd lr=0.05"], m["adam lr=0.1"]
     assert adam["stopped_inits"] >= 1  # Adam reaches 1e-13 within the quick run's 3000 epochs
-    data = np.load(out_dir / "N4" / "data.npz")
+    data = load_npz(out_dir / "N4" / "data.npz")
     for c, summary in enumerate((sgd, adam)):
         stops = np.asarray(summary["stop_epochs"])
         assert summary["stopped_inits"] == int(np.sum(stops >= 0))
@@ -100,7 +101,7 @@ def test_n4_early_stop_and_sharpness(out_dir):
 
 def test_n5_landscapes_and_sharpness(out_dir):
     m = _results(out_dir, "N5")["metrics"]
-    data = np.load(out_dir / "N5" / "data.npz")
+    data = load_npz(out_dir / "N5" / "data.npz")
     for c, act in enumerate(("relu", "4sigmoid")):
         assert m[act]["top_hessian_eigenvalue_median"] > 0
         for kind in ("Gaussian", "filter"):

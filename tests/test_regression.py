@@ -14,6 +14,7 @@ from jaxopt_course.experiments import _grid_search as gs
 from jaxopt_course.experiments import _power_losses as pl
 from jaxopt_course.experiments.regression import GridSearchConfig, PowerLossConfig
 from jaxopt_course.models import linear_network
+from jaxopt_course.results import load_npz
 
 DIVERGED = re.compile(r"^diverged at step \d+ ")
 
@@ -68,7 +69,7 @@ def r1_quick(tmp_path_factory):
     """One quick CLI run of R1 shared by the tests below: (results.json, data.npz, output dir)."""
     out = tmp_path_factory.mktemp("r1")
     assert main(["run", "R1", "--quick", "--out", str(out)]) == 0
-    return json.loads((out / "R1" / "results.json").read_text()), np.load(out / "R1" / "data.npz"), out / "R1"
+    return json.loads((out / "R1" / "results.json").read_text()), load_npz(out / "R1" / "data.npz"), out / "R1"
 
 
 def test_r1_quick_cli(r1_quick):
@@ -87,8 +88,8 @@ def test_r1_quick_cli(r1_quick):
     assert best["final_test_loss"] < 2 * m["least_squares"]["test_loss"]["2"]
     for name in record["figures"]:
         assert (out / name).exists() and (out / name).with_suffix(".npz").exists()
-    curves = np.load(out / "r1_test_loss_best_lr.npz")
-    assert all(np.isfinite(curves[k]).all() for k in curves.files)  # best rates never diverged
+    curves = load_npz(out / "r1_test_loss_best_lr.npz")
+    assert all(np.isfinite(curves[k]).all() for k in curves)  # best rates never diverged
 
 
 def test_r1_divergence_is_reported_not_tabulated(r1_quick):
@@ -252,5 +253,5 @@ def test_r2_quick_cli_best_is_not_diverged(tmp_path):
             assert re.fullmatch(r"diverged at step \d+ \(epoch \d+\) in \d of 2 seeds", row["diverged"])
     assert len(record["diverged"]) == m["num_diverged"] == 18
     assert (tmp_path / "R2" / "r2_grid_heatmap.png").exists()
-    heat = np.load(tmp_path / "R2" / "r2_grid_heatmap.npz")
+    heat = load_npz(tmp_path / "R2" / "r2_grid_heatmap.npz")
     assert np.isfinite(heat["val_mean"][heat["first"] < 0]).all()

@@ -45,3 +45,21 @@ def test_cli_runs_experiments_with_full_float32_matmuls(tmp_path, monkeypatch):
         assert jax.config.jax_default_matmul_precision == "tensorfloat32"  # restored afterwards
     assert seen == ["highest"]
     assert json.loads((tmp_path / "G4" / "results.json").read_text())["matmul_precision"] == "highest"
+
+
+def test_npz_round_trip_reads_everything_and_closes_the_file(tmp_path, monkeypatch):
+    import numpy as np
+
+    from jaxopt_course import results
+
+    arrays = {"curve": np.linspace(0.0, 1.0, 7, dtype=np.float32), "ids": np.arange(3), "label": np.asarray("C2")}
+    path = results.save_npz(tmp_path / "data.npz", arrays)
+    opened = []
+    real_load = np.load
+    monkeypatch.setattr(np, "load", lambda *a, **k: opened.append(real_load(*a, **k)) or opened[-1])
+    loaded = results.load_npz(path)
+    assert set(loaded) == set(arrays) and all(type(v) is np.ndarray for v in loaded.values())
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(loaded[name], value)
+        assert loaded[name].dtype == value.dtype
+    assert opened[0].fid is None  # the NpzFile's handle is closed, not left to the garbage collector

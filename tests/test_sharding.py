@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxopt_course.results import load_npz
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent("""
@@ -28,7 +30,7 @@ def _run(tmp_path, devices):
     out = tmp_path / f"out{devices}.npz"
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
     subprocess.run([sys.executable, "-c", SCRIPT, str(out)], check=True, cwd=ROOT, env=env, timeout=300)
-    return np.load(out)
+    return load_npz(out)
 
 
 def test_sharded_sweep_matches_single_device(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from jaxopt_course import cli
 from jaxopt_course.experiments import two_layer
 from jaxopt_course.problems import two_layer_sigmoid as tl
+from jaxopt_course.results import load_npz
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,7 @@ def test_quick_cli_run_metrics(g6_quick):
             rises = np.log(lr / 0.1) / np.log(0.9)
             assert abs(rises - round(rises)) < 1e-3 and 0 <= round(rises) <= 30
     assert sorted(g6_quick["figures"]) == ["g6_predictions.png", "g6_risk.png"]
-    data = np.load(g6_quick["dir"] / "data.npz")
+    data = load_npz(g6_quick["dir"] / "data.npz")
     assert data["per_sample_risk"].shape == (3, 2, 2, 31)  # seeds, alphas, inits, epochs + 1
     assert data["predictions"].shape == (2, 2, 21, 21)
 
