@@ -10,9 +10,11 @@ median over rounds is reported):
 * the per-measurement Python loop a course notebook writes (a few steps only);
 * vectorized NumPy and PyTorch (CPU, when installed) on A as an m x d^2 float32 matrix;
 * ours: one jit-compiled step on the symmetrized operator, for both layouts (m x d^2 'full',
-  m x d(d+1)/2 'packed') and both schedules (two passes over A, or one blocked pass),
+  m x d(d+1)/2 'packed') and three schedules: XLA's two passes over A, XLA's one blocked
+  pass, and the compiled one-pass kernel (``jaxopt_course.kernels``, the CPU default);
   bfloat16 storage, and the streamed operator (A regenerated from its keys every step);
-* ours, the M2 sweep: 5 alphas vmapped over one shared A (per run and per replicate).
+* ours, the M2 sweep: 5 alphas vmapped over one shared A (per run and per replicate), with
+  the ratio to one single step for the default (compiled) path and for XLA's.
 
 Then a scaling study of our default step over m and d with fitted exponents.
 
@@ -38,12 +40,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import print_table, torch_or_none  # noqa: E402
 
+from jaxopt_course import kernels  # noqa: E402
 from jaxopt_course.problems import matrix_sensing as ms  # noqa: E402
 from jaxopt_course.results import write_json  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ALPHAS = (1.0, 1e-1, 1e-2, 1e-3, 1e-4)
-VMAPPED = "2-pass, S^T copy"  # the M2 configuration (make_problem(..., transpose_copy=True))
+SCHEDULES = {"2-pass XLA": ("xla", 2), "1-pass XLA blocks": ("xla", 1), "1-pass compiled": ("compiled", 1)}
+VMAPPED_XLA = "2-pass XLA, S^T copy"  # M2 where XLA's products run (make_problem(..., transpose_copy=True))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -118,17 +122,24 @@ def torch_step(torch, A2, y, U, eta: float):
 # ----------------------------------------------------------------------------- ours
 
 
-@functools.partial(jax.jit, static_argnames=("num_steps", "passes"))
-def gd_steps(problem, U, eta, num_steps: int, passes="auto"):
+@functools.partial(jax.jit, static_argnames=("num_steps", "passes", "kernel"))
+def gd_steps(problem, U, eta, num_steps: int, passes="auto", kernel="auto"):
     """num_steps GD steps in one compiled fori_loop (what run.run's scan executes per step)."""
-    step = ms.gd_step(problem, eta, passes=passes)
+    step = ms.gd_step(problem, eta, passes=passes, kernel=kernel)
     return jax.lax.fori_loop(0, num_steps, lambda k, u: step(u, k, None), U)
 
 
-@functools.partial(jax.jit, static_argnames=("num_steps", "passes"))
-def gd_steps_alphas(problem, U0s, etas, num_steps: int, passes="auto"):
+@functools.partial(jax.jit, static_argnames=("num_steps", "passes", "kernel"))
+def gd_steps_alphas(problem, U0s, etas, num_steps: int, passes="auto", kernel="auto"):
     """The M2 sweep: GD for every alpha, vmapped, all sharing one A."""
-    return jax.vmap(lambda U, eta: gd_steps(problem, U, eta, num_steps, passes), in_axes=(0, 0))(U0s, etas)
+    return jax.vmap(lambda U, eta: gd_steps(problem, U, eta, num_steps, passes, kernel), in_axes=(0, 0))(U0s, etas)
+
+
+def schedules(dtype: str, streamed: bool) -> list:
+    """The schedules a storage can run: all three for in-memory float32, else XLA's one pass."""
+    if streamed or dtype != "float32":
+        return ["1-pass XLA blocks"]
+    return [name for name in SCHEDULES if name != "1-pass compiled" or kernels.available()]
 
 
 def assert_reads_storage_as_is(problem, U, eta) -> str:
@@ -183,14 +194,15 @@ def _implementations(problems, transposed, A3, y, d, r, torch, steps_jax: int, s
             streamed = layout == "streamed"
             if streamed and R != r:
                 continue
-            passes_options = (1,) if (streamed or dtype == "bfloat16") else (2, 1)
-            for passes in passes_options:
+            for schedule in schedules(dtype, streamed):
+                kernel, passes = SCHEDULES[schedule]
                 nbytes = ms.operator_bytes(d, A3.shape[0], "packed" if streamed else layout, dtype)
                 n_steps = 1 if streamed and not smoke else steps_jax
                 what = f"{'packed' if streamed else layout} {dtype}"
-                name = f"ours jit, {what}, {passes}-pass{' streamed' if streamed else ''}, R={R}"
+                name = f"ours jit, {what}, {schedule}{' streamed' if streamed else ''}, R={R}"
                 Uj = jnp.asarray(U0)
-                f = functools.partial(gd_steps, p, Uj, jnp.float32(eta), num_steps=n_steps, passes=passes)
+                f = functools.partial(gd_steps, p, Uj, jnp.float32(eta), num_steps=n_steps, passes=passes,
+                                      kernel=kernel)
                 jax.block_until_ready(f())
                 impls[name] = (R, what + (" (regenerated)" if streamed else ""), None if streamed else nbytes,
                                _per_step(lambda f=f: jax.block_until_ready(f()), n_steps))
@@ -198,9 +210,11 @@ def _implementations(problems, transposed, A3, y, d, r, torch, steps_jax: int, s
     U0s = jnp.stack([a * W for a in ALPHAS])
     etas = jax.vmap(lambda U: ms.step_size(base.y, U))(U0s)
     packed_bytes = ms.operator_bytes(d, A3.shape[0], "packed")
-    for label, p, passes, stored in ((VMAPPED, transposed, 2, packed_bytes), ("2-pass", base, 2, packed_bytes),
-                                     ("1-pass", base, 1, packed_bytes)):
-        f = functools.partial(gd_steps_alphas, p, U0s, etas, num_steps=steps_jax, passes=passes)
+    vmapped = [(VMAPPED_XLA, transposed, "2-pass XLA")] + [(s, base, s) for s in schedules("float32", False)]
+    for label, p, schedule in vmapped:
+        kernel, passes = SCHEDULES[schedule]
+        stored = packed_bytes
+        f = functools.partial(gd_steps_alphas, p, U0s, etas, num_steps=steps_jax, passes=passes, kernel=kernel)
         jax.block_until_ready(f())
         impls[f"ours jit+vmap, 5 alphas, packed float32, {label}, R={d}"] = (
             d, "packed float32 (shared)" + (" + S^T" if p is transposed else ""), stored,
@@ -216,8 +230,17 @@ def _repeat(step, U, n: int):
 
 
 def _per_step(run, n: int):
-    """A callable returning the seconds per step of ``run`` (which performs n steps)."""
-    return lambda: timed_call(run) / n
+    """A callable returning the seconds per step of ``run`` (n steps), timed after one untimed call.
+
+    The untimed call puts every implementation in its steady state (its operand back in
+    cache after the previous implementation evicted it), as in a long run of steps.
+    """
+
+    def seconds() -> float:
+        run()
+        return timed_call(run) / n
+
+    return seconds
 
 
 def compare(d: int, r: int, m: int, rounds: int, smoke: bool, torch) -> dict:
@@ -261,15 +284,24 @@ def compare(d: int, r: int, m: int, rounds: int, smoke: bool, torch) -> dict:
 
 
 def _add_speedups(rows, times, impls, d):
-    """Speed-up over NumPy at the same R (per round), and the vmapped-alphas / single ratios."""
-    single = times[f"ours jit, packed float32, 2-pass, R={d}"]
-    vmapped = times[f"ours jit+vmap, 5 alphas, packed float32, {VMAPPED}, R={d}"]
+    """Speed-up over NumPy at the same R (per round), and each vmapped-alphas / single-step ratio.
+
+    Pairs: the compiled kernel's sweep over its single step (the CPU default), and XLA's
+    sweep on the stored S^T (the M2 configuration where XLA's products run) over XLA's
+    two-pass single step.
+    """
+    pairs = {f"ours jit+vmap, 5 alphas, packed float32, {VMAPPED_XLA}, R={d}": f"ours jit, packed float32, "
+             f"2-pass XLA, R={d}"}
+    if kernels.available():
+        pairs[f"ours jit+vmap, 5 alphas, packed float32, 1-pass compiled, R={d}"] = (
+            f"ours jit, packed float32, 1-pass compiled, R={d}")
     for row in rows:
         t = times[row["implementation"]]
         ref = times[f"NumPy vectorized, R={row['R']}"]
         row["speedup_vs_numpy"] = statistics.median([b / a for a, b in zip(t, ref)])
-        if row["implementation"].endswith(f"{VMAPPED}, R={d}"):
-            row["vmapped_over_single_per_run"] = statistics.median([a / b for a, b in zip(vmapped, single)])
+        if row["implementation"] in pairs:
+            single = times[pairs[row["implementation"]]]
+            row["vmapped_over_single_per_run"] = statistics.median([a / b for a, b in zip(t, single)])
             row["vmapped_over_single_per_replicate"] = row["vmapped_over_single_per_run"] / len(ALPHAS)
 
 
@@ -277,7 +309,7 @@ def _add_speedups(rows, times, impls, d):
 
 
 def scaling(ms_values, d_values, r: int, d0: int, m0: int, rounds: int) -> dict:
-    """Our default step (packed float32, two passes, R = r) over m at d0 and over d at m0, with fitted exponents."""
+    """Our default step (packed float32, kernel 'auto', R = r) over m at d0 and over d at m0, with fitted exponents."""
     out = {}
     for axis, grid in (("m", ms_values), ("d", d_values)):
         sizes, medians = [], []
@@ -326,11 +358,13 @@ def _report(result: dict, scale: dict) -> None:
     print(f"dtype check: {result['dtype_check']}")
     print_table(result["rows"], ["implementation", "storage", "ms_per_step", "ms_min", "x_one_read_bound",
                                  "x_own_bytes_bound", "speedup_vs_numpy"])
+    print()
     for row in result["rows"]:
         if "vmapped_over_single_per_run" in row:
-            print(f"\n5-alpha vmapped step / single step (R = d): per run {row['vmapped_over_single_per_run']:.2f}, "
+            print(f"5-alpha vmapped step / single step (R = d), {row['implementation'].split(', ')[-2]}: "
+                  f"per run {row['vmapped_over_single_per_run']:.2f}, "
                   f"per replicate {row['vmapped_over_single_per_replicate']:.2f}")
-    print("\nScaling of our default step (packed float32, 2-pass, R = r):")
+    print("\nScaling of our default step (packed float32, kernel 'auto', R = r):")
     for axis, s in scale.items():
         pairs = ", ".join(f"{v}: {t:.2f} ms" for v, t in zip(s["values"], s["ms_per_step"]))
         print(f"  {axis}: {pairs}  -> time ~ {axis}^{s['fitted_exponent']:.2f}")

