@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import as_float, best_time, machine, matmul_peak_gflops, print_table, torch_or_none, write_json  # noqa: E402
+from _common import best_time, machine, matmul_peak_gflops, print_table, torch_or_none, write_json  # noqa: E402
 
 from jaxopt_course import run as runner  # noqa: E402
 from jaxopt_course.experiments.least_squares import P3Config, make_problem, sgd_trace  # noqa: E402

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxopt_course import cli, distributed
+from jaxopt_course import distributed
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["run", "P3", "--quick", "--seeds", "6"]

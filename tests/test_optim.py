@@ -1,6 +1,5 @@
 """Each hand-written optimizer against its optax twin, step for step, on random problems."""
 
-import functools
 
 import jax
 import jax.numpy as jnp

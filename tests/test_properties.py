@@ -7,7 +7,6 @@ raises a clear ValueError; nothing hangs (each example has a deadline).
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -190,7 +190,7 @@ def run_three_halves(config: ThreeHalvesConfig, key: jax.Array) -> Results:
 def plot_three_halves(results: Results, out_dir: Path) -> list[Path]:
     """Exact landings, ejection of the nearest floats, and random starts drawn into the cycle."""
     out_dir = Path(out_dir)
-    d, m = results.data, results.metrics
+    d = results.data
     mid = len(d["deltas"]) // 2
     delta, floor = d["deltas"][mid], 1e-20
     fig, (ax_e, ax_n, ax_r) = plotting.figure(1, 3)

@@ -20,7 +20,7 @@ from jaxopt_course import optim, plotting, precision
 from jaxopt_course import run as runner
 from jaxopt_course.experiments.registry import Experiment, Results, register
 from jaxopt_course.problems import least_squares as ls
-from jaxopt_course.progress import log, timed
+from jaxopt_course.progress import timed
 from jaxopt_course.results import divergence_message
 
 PLOT_GRID = np.linspace(-1.0, 1.0, 401)
