@@ -118,6 +118,17 @@ def test_compiled_gradient_matches_course_formula(getkey, layout):
 
 
 @needs_kernel
+def test_lowering_for_a_gpu_leaves_the_kernel_out(getkey):
+    """kernel='compiled' is CPU-only: lowered for CUDA (no GPU needed), the step has XLA's products only."""
+    p = ms.make_problem(getkey(), 10, 2, 60, streamed=False)
+    Us = jax.random.normal(getkey(), (2, 10, 10))
+    f = jax.jit(jax.vmap(lambda U: ms.gradient(p.operator, p.y, U, kernel="compiled")))
+    lowered = {plat: f.trace(Us).lower(lowering_platforms=(plat,)).as_text() for plat in ("cpu", "cuda")}
+    assert kernels.TARGET in lowered["cpu"]
+    assert kernels.TARGET not in lowered["cuda"] and "dot_general" in lowered["cuda"]
+
+
+@needs_kernel
 def test_resolve_kernel_rules(getkey):
     key = getkey()
     f32 = ms.make_problem(key, 6, 1, 30, streamed=False).operator
