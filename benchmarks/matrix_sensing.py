@@ -49,7 +49,11 @@ from jaxopt_course.results import write_json  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ALPHAS = (1.0, 1e-1, 1e-2, 1e-3, 1e-4)
-PROBE_REPEATS = 3  # timed reads per bandwidth probe and round (the best is kept)
+# Timed reads per bandwidth probe and round; the best is kept, since a bandwidth is what the
+# machine can reach. PyTorch's OpenMP threads keep spinning for a while after its calls and
+# halved single jnp.sum reads right after them (24-25 against 44-49 GB/s); our steps were
+# unaffected (measured).
+PROBE_REPEATS = 3
 FULL = "A as m x d^2 float32"  # the array of the one-read bound
 SCHEDULES = {"2-pass XLA": ("xla", 2), "1-pass XLA blocks": ("xla", 1), "1-pass compiled": ("compiled", 1)}
 VMAPPED_XLA = "2-pass XLA, S^T copy"  # M2 where XLA's products run (make_problem(..., transpose_copy=True))
@@ -72,7 +76,7 @@ def jax_sum_seconds(x: jax.Array):
     """A callable timing a jit-compiled sum over x (reads x once): the best of PROBE_REPEATS, after one untimed."""
     f = jax.jit(jnp.sum)
     f(x).block_until_ready()
-    return _best_read(lambda: f(x).block_until_ready())
+    return _per_step(lambda: f(x).block_until_ready(), 1, repeats=PROBE_REPEATS)
 
 
 def numpy_sum_seconds(x: np.ndarray, threads: int):
@@ -86,23 +90,7 @@ def numpy_sum_seconds(x: np.ndarray, threads: int):
         for w in workers:
             w.join()
 
-    return _best_read(run)
-
-
-def _best_read(run):
-    """A callable: the fastest of PROBE_REPEATS timed calls of ``run``, after one untimed call.
-
-    A bandwidth is what the machine can reach, so a probe keeps its best read. PyTorch's
-    OpenMP threads keep spinning for a while after its calls and halved single reads of
-    ``jnp.sum`` measured right after them (24-25 against 44-49 GB/s), while our steps
-    were unaffected (measured).
-    """
-
-    def seconds() -> float:
-        run()
-        return min(timed_call(run) for _ in range(PROBE_REPEATS))
-
-    return seconds
+    return _per_step(run, 1, repeats=PROBE_REPEATS)
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -234,11 +222,10 @@ def _implementations(problems, transposed, A3, y, d, r, torch, steps_jax: int, s
     vmapped = [(VMAPPED_XLA, transposed, "2-pass XLA")] + [(s, base, s) for s in schedules("float32", False)]
     for label, p, schedule in vmapped:
         kernel, passes = SCHEDULES[schedule]
-        stored = packed_bytes
         f = functools.partial(gd_steps_alphas, p, U0s, etas, num_steps=steps_jax, passes=passes, kernel=kernel)
         jax.block_until_ready(f())
         impls[f"ours jit+vmap, 5 alphas, packed float32, {label}, R={d}"] = (
-            d, "packed float32 (shared)" + (" + S^T" if p is transposed else ""), stored,
+            d, "packed float32 (shared)" + (" + S^T" if p is transposed else ""), packed_bytes,
             _per_step(lambda f=f: jax.block_until_ready(f()), steps_jax))
     return impls
 
@@ -250,8 +237,9 @@ def _repeat(step, U, n: int):
     return U
 
 
-def _per_step(run, n: int):
-    """A callable returning the seconds per step of ``run`` (n steps), timed after one untimed call.
+def _per_step(run, n: int, repeats: int = 1):
+    """A callable returning the seconds per step of ``run`` (n steps): the fastest of ``repeats``
+    timed calls after one untimed call.
 
     The untimed call puts every implementation in its steady state (its operand back in
     cache after the previous implementation evicted it), as in a long run of steps.
@@ -259,7 +247,7 @@ def _per_step(run, n: int):
 
     def seconds() -> float:
         run()
-        return timed_call(run) / n
+        return min(timed_call(run) for _ in range(repeats)) / n
 
     return seconds
 

@@ -1,5 +1,6 @@
 """The compiled one-pass kernel S^T (S v - y): values, batching, derivatives, errors, fallbacks."""
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from jaxopt_course import kernels
+from jaxopt_course.experiments import matrix_sensing as M
 from jaxopt_course.problems import matrix_sensing as ms
 from jaxopt_course.results import load_npz
 
@@ -115,6 +117,18 @@ def test_compiled_gradient_matches_course_formula(getkey, layout):
     _assert_close(grad(Us), expected, rtol=1e-5)
     xla = jax.jit(jax.vmap(lambda U: ms.gradient(p.operator, p.y, U, kernel="xla")))(Us)
     _assert_close(grad(Us), xla, rtol=1e-5)
+
+
+@needs_kernel
+def test_compiled_and_xla_steps_give_the_same_m2_runs():
+    """M2 through the compiled one-pass kernel and through XLA's products: the same trajectories."""
+    config = M.M2Config(d=20, r=1, m=100, num_steps=200, alphas=(1.0, 1e-3), num_records=20)
+    runs = {k: M.run_m2(dataclasses.replace(config, kernel=k), jax.random.key(0)) for k in ("compiled", "xla")}
+    assert runs["compiled"].metrics["step_kernel"] == "compiled" and runs["xla"].metrics["step_kernel"] == "xla"
+    np.testing.assert_allclose(runs["compiled"].data["relative_error"], runs["xla"].data["relative_error"],
+                               rtol=1e-3)
+    np.testing.assert_allclose(runs["compiled"].data["singular_values"], runs["xla"].data["singular_values"],
+                               rtol=1e-3, atol=1e-6)
 
 
 @needs_kernel

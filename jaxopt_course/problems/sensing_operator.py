@@ -299,14 +299,19 @@ def _one_pass_streamed(op: StreamedOperator, y: jax.Array, v: jax.Array) -> jax.
     return lax.fori_loop(0, num_blocks, body, jnp.zeros(v.shape[:-1] + (row_size(op.dim, op.layout),), ct))
 
 
+def _kernel_runs(dtype) -> bool:
+    """Whether the compiled kernel runs storage of this dtype: float32, and the kernel built."""
+    return jnp.dtype(dtype) == jnp.float32 and kernels.available()
+
+
 def compiled_kernel_applies(op: Operator) -> bool:
     """Whether the compiled one-pass kernel can run op: in-memory float32 storage, kernel built."""
-    return isinstance(op, SensingOperator) and op.matrix.dtype == jnp.float32 and kernels.available()
+    return isinstance(op, SensingOperator) and _kernel_runs(op.matrix.dtype)
 
 
 def compiled_kernel_default(dtype) -> bool:
     """Whether kernel='auto' runs an in-memory operator stored in dtype compiled: float32, one CPU device, built."""
-    return jnp.dtype(dtype) == jnp.float32 and _cpu_device_count() == 1 and kernels.available()
+    return _kernel_runs(dtype) and _cpu_device_count() == 1
 
 
 def _cpu_device_count() -> int:
@@ -334,14 +339,14 @@ def resolve_kernel(op: Operator, kernel="auto", passes="auto", block_rows=None) 
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     if kernel == "xla":
         return "xla"
+    xla_schedule = passes == 2 or block_rows is not None
     if kernel == "compiled":
-        if passes == 2 or block_rows is not None:
+        if xla_schedule:
             raise ValueError("the compiled kernel reads S once: it takes passes=1 or 'auto' and no block_rows")
         if not compiled_kernel_applies(op):
             why = kernels.unavailable_reason() or "it needs an in-memory operator stored in float32"
             raise ValueError(f"kernel='compiled' cannot run this operator: {why}")
         return "compiled"
-    xla_schedule = passes == 2 or block_rows is not None
     default = isinstance(op, SensingOperator) and compiled_kernel_default(op.matrix.dtype)
     return "compiled" if default and not xla_schedule else "xla"
 
