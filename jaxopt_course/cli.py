@@ -1,22 +1,20 @@
-"""The command line: ``jaxopt-course list`` and ``jaxopt-course run ID``.
+"""The command line: ``jaxopt-course list | show ID | run ID ... | report | devices``.
 
-Thin over the experiment registry. Bad input (an unknown ID, a bad flag value, an
-unwritable output directory) ends with a one-line message and exit code 2.
+It only parses: configs are built and experiments run by ``jaxopt_course.app``.
+Bad input (an unknown ID or field, a bad value, a flag the experiment does not use,
+an unwritable output directory) ends with a one-line message and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from pathlib import Path
 
 EXIT_USAGE = 2
 
 
-class UsageError(Exception):
-    """A problem with the user's input: reported in one line with exit code 2."""
+from jaxopt_course.app import UsageError  # noqa: E402
 
 
 def _int_at_least(minimum: int, what: str):
@@ -62,9 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     sub.add_parser("list", help="list every experiment ID with a one-line description")
     sub.add_parser("devices", help="list the devices that sweeps shard over")
+    show = sub.add_parser("show", help="every config field of an experiment: type, default, quick value, sweep, meaning")
+    show.add_argument("id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="print the fields as JSON")
     run = sub.add_parser("run", parents=[common], help="run experiments (or 'all'); write results and figures")
     run.add_argument("ids", nargs="+", metavar="ID", help="experiment IDs as in SPEC.md (case-insensitive), or 'all'")
-    run.add_argument("--seeds", type=_positive_int, help="number of random seeds for vmapped sweeps")
+    run.add_argument("--seeds", type=_positive_int,
+                     help="shorthand for --set seeds=N (what a seed is differs: see 'jaxopt-course show ID')")
+    run.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
+                     help="set a config field (repeatable; tuples as V1,V2,...); see 'jaxopt-course show ID'")
+    run.add_argument("--sweep", dest="sweeps", action="append", default=[], metavar="FIELD=V1,V2,...",
+                     help="sweep a field over values (repeatable: the product); array-valued fields are "
+                          "vmapped in one call, the others run as a loop of compiled runs")
+    run.add_argument("--config", type=Path, metavar="FILE.toml",
+                     help="config fields from a TOML file (top-level keys for every ID, [ID] tables for one)")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run from its last completed chunk of seeds")
     run.add_argument("--chunk-seeds", type=_positive_int, default=128,
@@ -77,126 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--screenshot", action="store_true",
                      help="check the page in headless Chromium and save report.png (needs chromium)")
     return parser
-
-
-MARKER = ".jaxopt-course"  # marks an output directory as ours
-
-
-def _prepare_out_dir(path: Path) -> Path:
-    """Create the output directory and make sure it is writable (UsageError otherwise)."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create output directory {path}: {err.strerror or err}") from None
-    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
-        raise UsageError(f"output directory {path} is not writable")
-    return path
-
-
-def _claim_out_root(path: Path) -> Path:
-    """The top-level --out directory: new, empty or already ours (marked), never someone else's."""
-    from jaxopt_course import distributed
-
-    if not distributed.is_writer():
-        return path
-    if path.is_dir() and any(path.iterdir()) and not (path / MARKER).exists():
-        raise UsageError(f"{path} exists and holds files that jaxopt-course did not write; "
-                         "choose another --out (or an empty directory)")
-    _prepare_out_dir(path)
-    (path / MARKER).touch()
-    return path
-
-
-def run_identity(experiment, config, quick: bool, seed: int, x64: bool) -> dict:
-    """What identifies a run: resuming or reusing results requires all of it to match."""
-    from jaxopt_course.results import to_jsonable
-
-    return to_jsonable({"id": experiment.id, "quick": quick, "seed": seed, "x64": x64, "config": config})
-
-
-def _check_resume(chunks: Path, identity: dict) -> None:
-    """Refuse to resume over chunks written by another configuration (UsageError)."""
-    import json
-
-    stored = chunks / "run.json"
-    if stored.exists() and json.loads(stored.read_text()) != identity:
-        raise UsageError(f"cannot resume: {chunks.parent} holds a run with a different configuration "
-                         "(rerun without --resume to start afresh)")
-
-
-def run_experiment(exp_id: str, *, quick: bool = False, seeds=None, seed: int = 0, out: Path = Path("results"),
-                   x64: bool = False, resume: bool = False, chunk_seeds: int = 128, devices=None,
-                   data_dir=None) -> Path:
-    """Run one experiment and write ``out/ID/results.json``, ``data.npz`` and figures; return the dir.
-
-    Sweeps write their completed chunks to ``out/ID/.chunks`` as they go; with
-    ``resume`` an interrupted run continues from them. They are removed on success.
-    """
-    import shutil
-
-    import jax
-
-    from jaxopt_course import checkpoint, experiments, precision
-    from jaxopt_course import run as runner
-    from jaxopt_course.progress import log
-    from jaxopt_course.results import save_npz, versions, write_json
-
-    from jaxopt_course.distributed import is_writer
-
-    experiment = experiments.get(exp_id)
-    config = experiments.make_config(experiment, quick=quick, seeds=seeds, data_dir=data_dir)
-    out_dir = _prepare_out_dir(Path(out) / experiment.id) if is_writer() else Path(out) / experiment.id
-    precision.set_x64(x64)
-    identity = run_identity(experiment, config, quick, seed, x64)
-    chunks = out_dir / ".chunks"
-    if resume:
-        _check_resume(chunks, identity)
-    used = _select_devices(devices)
-    log(f"{experiment.id}: {experiment.description} ({'quick' if quick else 'full'}, seed {seed}"
-        f"{', float64' if x64 else ''}, {len(used)} device(s))")
-    start = time.perf_counter()
-    with (checkpoint.checkpointing(chunks, resume=resume, chunk_seeds=chunk_seeds), runner.using_devices(used),
-          precision.full_float32_matmuls()):
-        if is_writer():
-            write_json(chunks / "run.json", identity)
-        results = experiment.run(config, jax.random.key(seed))
-    wall = time.perf_counter() - start
-    if not is_writer():
-        log(f"{experiment.id}: process {jax.process_index()} done in {wall:.2f} s (process 0 writes the results)")
-        return out_dir
-    figures = experiment.plot(results, out_dir)
-    save_npz(out_dir / "data.npz", results.data)
-    record = {
-        "id": experiment.id,
-        "description": experiment.description,
-        "quick": quick,
-        "seed": seed,
-        "x64": x64,
-        "matmul_precision": precision.MATMUL_PRECISION,
-        "config": config,
-        "versions": versions(),
-        "devices": [str(d) for d in used],
-        "wall_time_s": round(wall, 3),
-        "diverged": results.diverged,
-        "figures": [Path(f).name for f in figures],
-        "metrics": results.metrics,
-    }
-    write_json(out_dir / "results.json", record)
-    shutil.rmtree(chunks, ignore_errors=True)
-    log(f"{experiment.id}: done in {wall:.2f} s -> {out_dir}")
-    return out_dir
-
-
-def _select_devices(count):
-    """The first ``count`` devices (all when None); UsageError if there are fewer."""
-    import jax
-
-    devices = jax.devices()
-    if count is None:
-        return devices
-    if count > len(devices):
-        raise UsageError(f"--devices {count}: only {len(devices)} device(s) available ({devices[0].platform})")
-    return devices[:count]
 
 
 def _cmd_devices() -> int:
@@ -220,36 +109,95 @@ def _cmd_list() -> int:
     return 0
 
 
-def _cmd_run(args) -> int:
-    """Run the requested experiments in catalogue order."""
+def _cmd_show(args) -> int:
+    """Print every field of an experiment's config."""
+    import json
+
+    from jaxopt_course import experiments
+    from jaxopt_course.experiments import config as cfg
+    from jaxopt_course.results import to_jsonable
+
+    exp = experiments.get(args.id)
+    rows = cfg.describe(exp.config)
+    if args.json:
+        print(json.dumps(to_jsonable({"id": exp.id, "description": exp.description, "fields": rows}), indent=2))
+        return 0
+    print(f"{exp.id}: {exp.description}")
+    print("sweep: 'vmap' = one vmapped call over the values; 'loop' = one compiled run per value")
+    for r in rows:
+        default = _text(r["default"])
+        quick = "" if r["quick"] == r["default"] else f" (quick: {_text(r['quick'])})"
+        print(f"  {r['name']} = {default}{quick}  [{r['type']}; sweep: {r['sweep']}]\n      {r['help']}")
+    return 0
+
+
+def _text(value) -> str:
+    """A field value as --set syntax: tuples comma-separated."""
+    if isinstance(value, tuple):
+        return ",".join(_text(v) for v in value)
+    return "none" if value is None else str(value)
+
+
+def _request(args, all_ids: bool):
+    """The config request of run/report flags."""
+    from jaxopt_course import app
+    from jaxopt_course.experiments import config as cfg
+
+    toml = cfg.read_toml(args.config) if getattr(args, "config", None) else None
+    flags = (("seeds", getattr(args, "seeds", None)), ("data_dir", args.data_dir))
+    return app.Request(tuple(getattr(args, "sets", ())), toml, tuple(getattr(args, "sweeps", ())), flags, all_ids)
+
+
+def _chosen(ids, all_word: str = "all") -> tuple[list, bool]:
+    """The experiments named (or all of them), each ID validated."""
     from jaxopt_course import experiments
 
-    ids = [e.id for e in experiments.all_experiments()] if [i.lower() for i in args.ids] == ["all"] else args.ids
-    for exp_id in ids:  # validate every ID before running any
-        try:
-            experiments.get(exp_id)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
-    _claim_out_root(args.out)
-    for exp_id in ids:
-        run_experiment(exp_id, quick=args.quick, seeds=args.seeds, seed=args.seed, out=args.out, x64=args.x64,
-                       resume=args.resume, chunk_seeds=args.chunk_seeds, devices=args.devices,
-                       data_dir=args.data_dir)
+    if ids is None or [i.lower() for i in ids] == [all_word]:
+        return experiments.all_experiments(), True
+    return [experiments.get(i) for i in ids], False
+
+
+def _configs(chosen: list, request, quick: bool) -> list:
+    """(experiment, config, loop sweeps) for every chosen experiment, all checked before any runs."""
+    from jaxopt_course import app
+
+    unused = app.unused_by_all(chosen, request)
+    if unused:
+        raise UsageError(f"no chosen experiment has a field {unused[0]!r} (see 'jaxopt-course show ID')")
+    return [(exp, *app.configure(exp, request, quick=quick)) for exp in chosen]
+
+
+def _options(args):
+    from jaxopt_course import app
+
+    return app.Options(seed=args.seed, out=args.out, x64=args.x64, quick=args.quick,
+                       resume=getattr(args, "resume", False), chunk_seeds=getattr(args, "chunk_seeds", 128),
+                       devices=getattr(args, "devices", None))
+
+
+def _cmd_run(args) -> int:
+    """Run the requested experiments in catalogue order (every config checked first)."""
+    from jaxopt_course import app
+
+    chosen, all_ids = _chosen(args.ids)
+    planned = _configs(chosen, _request(args, all_ids), args.quick)
+    app.claim_out_root(args.out)
+    options = _options(args)
+    for exp, config, loops in planned:
+        for label, run_config in app.loop_runs(exp, config, loops):
+            out_dir = args.out / exp.id / label if label else None
+            app.run_experiment(exp, run_config, options, out_dir)
     return 0
 
 
 def _cmd_report(args) -> int:
     """Build the HTML and Markdown reports."""
-    from jaxopt_course import experiments, report
+    from jaxopt_course import app, report
 
-    for exp_id in args.only or []:
-        try:
-            experiments.get(exp_id)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
-    _claim_out_root(args.out)
-    page, md = report.build(args.out, quick=args.quick, seed=args.seed, x64=args.x64, ids=args.only,
-                            data_dir=args.data_dir)
+    chosen, all_ids = _chosen(args.only)
+    planned = _configs(chosen, _request(args, all_ids), args.quick)
+    app.claim_out_root(args.out)
+    page, md = report.build(args.out, [(exp, config) for exp, config, _ in planned], _options(args))
     print(page)
     print(md)
     if args.screenshot:
@@ -287,6 +235,8 @@ def main(argv=None) -> int:
             return _cmd_list()
         if args.command == "devices":
             return _cmd_devices()
+        if args.command == "show":
+            return _cmd_show(args)
         if args.command == "report":
             return _cmd_report(args)
         return _cmd_run(args)

@@ -23,14 +23,19 @@ def figure(nrows: int = 1, ncols: int = 1, *, width: float = 5.0, height: float 
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=True, **kwargs)
 
 
-def band(ax, x, ys, *, label: str, center: str = "median", spread=(10.0, 90.0), color=None, log: bool = False):
-    """Plot the center of ys (S seeds x R points) over x with a shaded percentile band.
+def band(ax, x, ys, *, label: str, center: str = "median", spread=(10.0, 90.0), se: float | None = None,
+         color=None, log: bool = False, linestyle="-"):
+    """Plot the center of ys (S runs x R points) over x with a shaded band over runs.
 
-    ``center`` is 'median' or 'mean'; with ``log=True`` the mean is geometric (the
-    honest center of a quantity plotted on a log axis). ``spread`` gives the band's
-    lower and upper percentiles over seeds. NaN entries (e.g. after a divergence) are
-    left out of each column's statistics. Say what is drawn with ``band_caption``.
+    Quantiles (default): ``center`` is 'median' or 'mean' and the band spans the
+    ``spread`` percentiles. With ``se=k`` the line is the mean and the band is
+    mean +- k standard errors (``stats.mean_and_standard_error``). With ``log=True``
+    the statistics are taken of log(ys) (a geometric mean: the honest center of a
+    quantity plotted on a log axis). NaN entries (e.g. after a divergence) are left
+    out of each column's statistics. Say what is drawn with ``band_caption``.
     """
+    from jaxopt_course.stats import nan_mean_and_standard_error
+
     ys = np.asarray(ys, dtype=float)
     if ys.ndim == 1:
         ys = ys[None]
@@ -39,20 +44,27 @@ def band(ax, x, ys, *, label: str, center: str = "median", spread=(10.0, 90.0), 
     vals = np.log(np.maximum(ys, np.finfo(float).tiny)) if log else ys
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
-        mid = np.nanmedian(vals, 0) if center == "median" else np.nanmean(vals, 0)
-        lo, hi = np.nanpercentile(vals, spread, axis=0)
+        if se is not None:
+            mid, err = nan_mean_and_standard_error(vals, axis=0)
+            lo, hi = mid - se * err, mid + se * err
+        else:
+            mid = np.nanmedian(vals, 0) if center == "median" else np.nanmean(vals, 0)
+            lo, hi = np.nanpercentile(vals, spread, axis=0)
     if log:
         mid, lo, hi = np.exp(mid), np.exp(lo), np.exp(hi)
-    (line,) = ax.plot(x, mid, label=label, color=color)
+    (line,) = ax.plot(x, mid, label=label, color=color, linestyle=linestyle)
     if ys.shape[0] > 1:
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     return line
 
 
-def band_caption(num_seeds: int, *, center: str = "median", spread=(10.0, 90.0), log: bool = False) -> str:
+def band_caption(num_seeds: int, *, center: str = "median", spread=(10.0, 90.0), se: float | None = None,
+                 log: bool = False, runs: str = "seeds") -> str:
     """What ``band`` draws, for a title or caption: e.g. 'lines: median; bands: 10-90% over 100 seeds'."""
+    if se is not None:
+        return f"lines: {'geometric ' if log else ''}mean; bands: ± {se:g} standard errors over {num_seeds} {runs}"
     what = "geometric mean" if (log and center == "mean") else center
-    return f"lines: {what}; bands: {spread[0]:g}-{spread[1]:g}% over {num_seeds} seeds"
+    return f"lines: {what}; bands: {spread[0]:g}-{spread[1]:g}% over {num_seeds} {runs}"
 
 
 def positive(values, floor: float = 1e-300):
@@ -75,8 +87,8 @@ def label(ax, xlabel: str, ylabel: str, title: str | None = None, *, logy: bool 
         ax.legend()
 
 
-def save(fig, path: Path, data: dict) -> Path:
-    """Write the figure as PNG and its plotted data as NPZ beside it (both atomically)."""
+def save(fig, path: Path, data) -> Path:
+    """Write the figure as PNG and its plotted data (a dict of arrays or an xarray Dataset) as NPZ beside it."""
     path = Path(path).with_suffix(".png")
     buf = io.BytesIO()
     fig.tight_layout()

@@ -48,24 +48,20 @@ def results_match(path: Path, identity: dict) -> bool:
     return same and all((path.parent / f).exists() for f in record.get("figures", []))
 
 
-def collect(out: Path, *, quick: bool, seed: int, x64: bool, ids=None, chunk_seeds: int = 128,
-            data_dir=None) -> list[Entry]:
-    """Run each experiment whose complete results are not on disk yet; read all results."""
-    from jaxopt_course import cli, experiments
+def collect(out: Path, planned: list, options) -> list[Entry]:
+    """Run each (experiment, config) whose complete results are not on disk yet; read all results."""
+    from jaxopt_course import app
     from jaxopt_course.distributed import is_writer
 
-    chosen = experiments.all_experiments() if ids is None else [experiments.get(i) for i in ids]
     entries = []
-    for experiment in chosen:
-        config = experiments.make_config(experiment, quick=quick, data_dir=data_dir)
-        identity = cli.run_identity(experiment, config, quick, seed, x64)
-        path = out / experiment.id / "results.json"
+    for experiment, config in planned:
+        identity = app.run_identity(experiment, config, options)
+        path = Path(out) / experiment.id / "results.json"
         reused = results_match(path, identity)
         if reused:
             log(f"{experiment.id}: reusing {path}")
         else:
-            cli.run_experiment(experiment.id, quick=quick, seed=seed, out=out, x64=x64, chunk_seeds=chunk_seeds,
-                               data_dir=data_dir)
+            app.run_experiment(experiment, config, options)
         if is_writer():
             entries.append(Entry(experiment, json.loads(path.read_text()), path.parent, reused))
     return entries
@@ -184,16 +180,16 @@ def render_markdown(entries: list[Entry], title: str) -> str:
     return "\n".join(lines)
 
 
-def build(out: Path, *, quick: bool = False, seed: int = 0, x64: bool = False, ids=None,
-          chunk_seeds: int = 128, data_dir=None) -> tuple[Path, Path]:
-    """Run/reuse the experiments and write ``out/report.html`` and ``out/report.md``."""
+def build(out: Path, planned: list, options) -> tuple[Path, Path]:
+    """Run/reuse the (experiment, config) pairs and write ``out/report.html`` and ``out/report.md``."""
     from jaxopt_course.distributed import is_writer
 
+    out = Path(out)
     start = time.perf_counter()
-    entries = collect(out, quick=quick, seed=seed, x64=x64, ids=ids, chunk_seeds=chunk_seeds, data_dir=data_dir)
+    entries = collect(out, planned, options)
     if not is_writer():
         return out / "report.html", out / "report.md"
-    title = f"jaxopt_course report ({'quick' if quick else 'full'} run, seed {seed})"
+    title = f"jaxopt_course report ({'quick' if options.quick else 'full'} run, seed {options.seed})"
     seconds = time.perf_counter() - start
     page = atomic_write_bytes(out / "report.html", render_html(entries, title, seconds).encode())
     md = atomic_write_bytes(out / "report.md", render_markdown(entries, title).encode())

@@ -68,8 +68,10 @@ def write_json(path: Path, obj: Any) -> Path:
     return atomic_write_bytes(path, (text + "\n").encode())
 
 
-def save_npz(path: Path, arrays: dict) -> Path:
-    """Atomically write a dict of arrays as a compressed ``.npz``."""
+def save_npz(path: Path, arrays) -> Path:
+    """Atomically write a dict of arrays (or an xarray Dataset) as a compressed ``.npz``."""
+    if not isinstance(arrays, dict):
+        arrays = dataset_arrays(arrays)
     buf = io.BytesIO()
     np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
     return atomic_write_bytes(path, buf.getvalue())
@@ -106,7 +108,31 @@ def versions() -> dict:
     return out
 
 
-def divergence_message(diverged_at) -> str | None:
-    """'diverged at step k' for k >= 0, None for -1 (never diverged)."""
-    k = int(diverged_at)
-    return None if k < 0 else f"diverged at step {k}"
+LAYOUT_KEY = "__layout__"  # JSON: every variable's and coordinate's dimension names, and the attributes
+
+
+def dataset_arrays(ds) -> dict[str, np.ndarray]:
+    """An xarray Dataset as plain arrays plus a JSON layout (readable with NumPy alone)."""
+    layout = {"data_vars": {n: list(v.dims) for n, v in ds.data_vars.items()},
+              "coords": {n: list(c.dims) for n, c in ds.coords.items()},
+              "attrs": to_jsonable(ds.attrs)}
+    arrays = {f"coord:{n}": np.asarray(c.values) for n, c in ds.coords.items()}
+    arrays.update({n: np.asarray(v.values) for n, v in ds.data_vars.items()})
+    arrays[LAYOUT_KEY] = np.asarray(json.dumps(layout))
+    return arrays
+
+
+def save_dataset(path: Path, ds) -> Path:
+    """Atomically write an xarray Dataset as ``.npz``: arrays by name, coordinates as ``coord:NAME``, a layout."""
+    return save_npz(path, dataset_arrays(ds))
+
+
+def load_dataset(path: Path):
+    """The xarray Dataset written by ``save_dataset``."""
+    import xarray as xr
+
+    arrays = load_npz(path)
+    layout = json.loads(str(arrays.pop(LAYOUT_KEY)))
+    coords = {n: (dims, arrays[f"coord:{n}"]) for n, dims in layout["coords"].items()}
+    data_vars = {n: (dims, arrays[n]) for n, dims in layout["data_vars"].items()}
+    return xr.Dataset(data_vars, coords=coords, attrs=layout["attrs"])

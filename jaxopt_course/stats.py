@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
 import jax.numpy as jnp
+import numpy as np
 
 
 def standard_error(x, axis: int = 0):
@@ -17,3 +20,14 @@ def standard_error(x, axis: int = 0):
 def mean_and_standard_error(x, axis: int = 0):
     """(mean, SE) of x along ``axis``: the center and half-width / z of a normal confidence band."""
     return jnp.mean(jnp.asarray(x), axis=axis), standard_error(x, axis)
+
+
+def nan_mean_and_standard_error(x, axis: int = 0):
+    """(mean, SE) along ``axis`` over the finite entries only (NaN where fewer than 2 are finite); NumPy, host side."""
+    x = np.asarray(x, dtype=float)
+    n = np.sum(np.isfinite(x), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(x, axis=axis)
+        se = np.nanstd(x, axis=axis, ddof=1) / np.sqrt(n)
+    return mean, np.where(n >= 2, se, np.nan)

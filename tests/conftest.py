@@ -5,8 +5,10 @@ import pytest
 
 from jaxopt_course import precision
 
-# Strict rank promotion catches silent broadcasting bugs in the hot steps.
+# Strict rank promotion catches silent broadcasting bugs in the hot steps; strict dtype
+# promotion catches the float32 -> float64 slip that makes a hot step convert its data.
 jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_numpy_dtype_promotion", "strict")
 # Tests check float32 arithmetic: on GPUs, keep matrix products out of TF32 (as the CLI does).
 jax.config.update("jax_default_matmul_precision", precision.MATMUL_PRECISION)
 

@@ -1,16 +1,13 @@
-"""The experiments of the catalogue, one module per SPEC section.
+"""The catalogue of experiments: one module per ID, in a folder per SPEC section.
 
-Every module in this package registers its experiments on import; importing the
-package imports them all, so adding a module is all it takes to add experiments.
+``least_squares/p3_sgd.py`` declares P3, ``networks/n4_optimizers.py`` N4, and so on;
+each declares ``ID``, ``TITLE``, ``Config`` (with ``quick()``), ``run(config, key,
+sweeper)``, ``plot(results, out_dir)`` and ``CAPTIONS`` (see ``registry``). Modules
+are found by name, so adding a file is all it takes to add an experiment.
 """
 
-import importlib
-import pkgutil
+from jaxopt_course.experiments.config import ExperimentConfig, param
+from jaxopt_course.experiments.registry import Experiment, Results, all_experiments, get, make_config, run_quick
 
-from jaxopt_course.experiments.registry import Experiment, Results, all_experiments, get, make_config, register
-
-for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    if _module != "registry" and not _module.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module}")
-
-__all__ = ["Experiment", "Results", "all_experiments", "get", "make_config", "register"]
+__all__ = ["Experiment", "ExperimentConfig", "Results", "all_experiments", "get", "make_config", "param",
+           "run_quick"]
