@@ -185,11 +185,7 @@ def configure(experiment: Experiment, request: Request, *, quick: bool) -> tuple
             values[name] = value
     sweeps = cfg.parse_assignments(
         experiment.config, [s for s in request.sweeps if _applicable(experiment, s.partition("=")[0].strip(), request)],
-        experiment.id)
-    for name, value in sweeps.items():
-        value = value if isinstance(value, tuple) else (value,)
-        cfg.check_sweep(experiment.config, name, value, experiment.id)
-        sweeps[name] = value
+        experiment.id, sweep=True)
     loops = cfg.loop_sweeps(experiment.config, sweeps)
     values.update({n: v for n, v in sweeps.items() if n not in loops})
     config = cfg.replace(config, experiment.id, **values) if values else config

@@ -125,17 +125,10 @@ def _cmd_show(args) -> int:
     print(f"{exp.id}: {exp.description}")
     print("sweep: 'vmap' = one vmapped call over the values; 'loop' = one compiled run per value")
     for r in rows:
-        default = _text(r["default"])
-        quick = "" if r["quick"] == r["default"] else f" (quick: {_text(r['quick'])})"
+        default = cfg.format_value(r["default"])
+        quick = "" if r["quick"] == r["default"] else f" (quick: {cfg.format_value(r['quick'])})"
         print(f"  {r['name']} = {default}{quick}  [{r['type']}; sweep: {r['sweep']}]\n      {r['help']}")
     return 0
-
-
-def _text(value) -> str:
-    """A field value as --set syntax: tuples comma-separated."""
-    if isinstance(value, tuple):
-        return ",".join(_text(v) for v in value)
-    return "none" if value is None else str(value)
 
 
 def _request(args, all_ids: bool):
@@ -161,7 +154,7 @@ def _configs(chosen: list, request, quick: bool) -> list:
     """(experiment, config, loop sweeps) for every chosen experiment, all checked before any runs."""
     from jaxopt_course import app
 
-    unused = app.unused_by_all(chosen, request)
+    unused = app.unused_by_all(chosen, request) if request.all_ids else []
     if unused:
         raise UsageError(f"no chosen experiment has a field {unused[0]!r} (see 'jaxopt-course show ID')")
     return [(exp, *app.configure(exp, request, quick=quick)) for exp in chosen]

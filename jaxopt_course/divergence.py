@@ -46,7 +46,7 @@ def mask_after(steps, values, diverged_at) -> np.ndarray:
     ``diverged_at`` has the leading shape (-1 keeps a run whole).
     """
     values = np.asarray(values, dtype=float)
-    d = np.asarray(diverged_at)
+    d = np.asarray(diverged_at, dtype=np.int64)  # int64: a Trace's int32 -1 would wrap the sentinel below
     steps = np.asarray(steps)
     cut = np.where(d >= 0, d, np.iinfo(np.int64).max)
     bad = steps >= cut.reshape(cut.shape + (1,) * (values.ndim - cut.ndim))
@@ -69,3 +69,24 @@ def messages(diverged_at: xr.DataArray, over: tuple = ("seed",), runs: str = "ru
         if text is not None:
             out[cell_label({d: cell.coords[d].item() for d in cells})] = text
     return out
+
+
+def steps_or_none(steps):
+    """Event steps (a divergence, a stop) as JSON values with -1 ('never happened') as None: int, list or dict."""
+    if isinstance(steps, dict):
+        return {k: steps_or_none(v) for k, v in steps.items()}
+    values = np.asarray(steps)
+    if values.ndim:
+        return [steps_or_none(v) for v in values]
+    return None if int(values) < 0 else int(values)
+
+
+def first_over(diverged_at: xr.DataArray, over: tuple = ("seed",)) -> xr.DataArray:
+    """Per cell of the other dimensions: the first divergence step over the runs in ``over``, -1 if none diverged."""
+    d = diverged_at.astype(np.int64)
+    return d.where(d >= 0).min(list(over)).fillna(-1).astype(np.int64)
+
+
+def count_over(diverged_at: xr.DataArray, over: tuple = ("seed",)) -> xr.DataArray:
+    """Per cell of the other dimensions: how many of the runs in ``over`` diverged."""
+    return (diverged_at >= 0).sum(list(over)).astype(np.int64)

@@ -54,3 +54,17 @@ def _scalar(da: xr.DataArray):
         return [_scalar(xr.DataArray(v)) for v in values]
     v = values.item()
     return float(v) if isinstance(v, float) and np.isfinite(v) else (None if isinstance(v, float) else v)
+
+
+def by_coordinate(dim: str, coords, values) -> dict:
+    """{cell label: value} for one value (a number or a list) per coordinate of ``dim``, named as ``cells`` names them.
+
+    For values that do not stack into one array (e.g. solutions of different lengths per degree).
+    """
+    coords = list(coords)
+    if len(coords) != len(values):
+        raise ValueError(f"{len(coords)} coordinates of {dim!r} for {len(values)} values")
+    boxed = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        boxed[i] = v
+    return cells(xr.DataArray(boxed, dims=dim, coords={dim: coords}))

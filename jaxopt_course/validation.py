@@ -8,6 +8,7 @@ the same words reach a library user and the command line.
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable, Iterable
 
 Check = Callable[[str, object], None]
@@ -112,3 +113,35 @@ def increasing(name: str, values) -> None:
     lo, hi = map(float, values)
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(f"{name} must be finite with lo < hi, got {values!r}")
+
+
+def optional(check: Check) -> Check:
+    """A check that lets None through (an Optional field's 'use the default') and applies ``check`` otherwise."""
+
+    def check_or_none(name: str, value) -> None:
+        if value is not None:
+            check(name, value)
+
+    check_or_none.choices = getattr(check, "choices", None)
+    return check_or_none
+
+
+def layer_sizes(inputs: int, outputs: int) -> Check:
+    """A check that value names a network's layer sizes, e.g. '1-10-10-1': positive integers, first and last fixed."""
+
+    def check(name: str, value) -> None:
+        parts = value.split("-") if isinstance(value, str) else []
+        sizes = [int(p) for p in parts if p.isdigit()]
+        if len(sizes) != len(parts) or len(sizes) < 2 or min(sizes) < 1 or (sizes[0], sizes[-1]) != (inputs, outputs):
+            raise ValueError(f"{name} must be layer sizes {inputs}-w_1-...-{outputs} (positive integers), "
+                             f"got {value!r}")
+
+    return check
+
+
+def existing_directory(name: str, value) -> None:
+    """value is None (not given) or a path to an existing directory."""
+    if value is None:
+        return
+    if not isinstance(value, (str, os.PathLike)) or not os.path.isdir(os.path.expanduser(value)):
+        raise ValueError(f"{name} {value!r} does not exist (or is not a directory)")

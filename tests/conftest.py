@@ -1,5 +1,7 @@
 """Test-suite set-up: strict dtype and rank promotion, a key fixture, --runslow."""
 
+import dataclasses
+
 import jax
 import pytest
 
@@ -39,3 +41,33 @@ def x64():
     """Run the test with float64 enabled (jax_enable_x64), restored afterwards."""
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory):
+    """quick_run(ID) -> (Results, out_dir): the experiment at its quick config, seed 0, run once per session.
+
+    Through the application layer (``app.run_experiment``), so out_dir holds results.json,
+    data.npz and the figures; tests of one experiment and the catalogue contract share it.
+    """
+    from jaxopt_course import app, experiments
+
+    cache = {}
+    root = tmp_path_factory.mktemp("quick")
+
+    def get(exp_id: str):
+        exp = experiments.get(exp_id)
+        if exp.id not in cache:
+            captured = {}
+            original = exp.run
+
+            def keep(config, key, sweeper):
+                captured["results"] = original(config, key, sweeper)
+                return captured["results"]
+
+            experiment = dataclasses.replace(exp, run=keep)
+            out_dir = app.run_experiment(experiment, exp.config.quick(), app.Options(quick=True, out=root))
+            cache[exp.id] = (captured["results"], out_dir)
+        return cache[exp.id]
+
+    return get

@@ -1,5 +1,6 @@
 """Interrupted runs resume from their last completed chunk and end with the same numbers."""
 
+import functools
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxopt_course import checkpoint, cli
+from jaxopt_course import app, checkpoint, cli
 from jaxopt_course import run as runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path, capsys):
 def test_resume_with_other_config_is_refused(tmp_path, capsys):
     chunks = tmp_path / "P3" / ".chunks"
     chunks.mkdir(parents=True)
-    (tmp_path / cli.MARKER).touch()  # an earlier, interrupted run of ours
+    (tmp_path / app.MARKER).touch()  # an earlier, interrupted run of ours
     (chunks / "run.json").write_text(json.dumps({"id": "P3", "seed": 99}))
     assert cli.main(ARGS + ["--out", str(tmp_path), "--resume"]) == 2
     assert "different configuration" in capsys.readouterr().err
@@ -66,18 +67,51 @@ def _noisy(key, scale):
                       key=key, sample=lambda k, n: __import__("jax").random.normal(k, (n,)), chunk=32).state
 
 
+def _policy(directory, **kw) -> checkpoint.Policy:
+    return checkpoint.Policy(directory, **kw).prepare()
+
+
 def test_chunked_sweep_equals_one_call_and_detects_foreign_chunks(tmp_path):
     keys = runner.seed_keys(5, 10)
     whole = np.asarray(runner.sweep(_noisy, keys, 1.5))
-    with checkpoint.checkpointing(tmp_path, chunk_seeds=4):
-        chunked = runner.sweep(_noisy, keys, 1.5)
+    chunked = runner.sweep(_noisy, keys, 1.5, checkpoint=_policy(tmp_path, chunk_seeds=4))
     np.testing.assert_array_equal(chunked, whole)
     assert len(list(tmp_path.glob("sweep0_chunk*.npz"))) == 3
-    with checkpoint.checkpointing(tmp_path, resume=True, chunk_seeds=4):
-        np.testing.assert_array_equal(runner.sweep(_noisy, keys, 1.5), whole)
+    np.testing.assert_array_equal(
+        runner.sweep(_noisy, keys, 1.5, checkpoint=_policy(tmp_path, resume=True, chunk_seeds=4)), whole)
     with pytest.raises(checkpoint.ResumeMismatch):
-        with checkpoint.checkpointing(tmp_path, resume=True, chunk_seeds=4):
-            runner.sweep(_noisy, keys, 2.5)  # another scale: another computation
+        runner.sweep(_noisy, keys, 2.5, checkpoint=_policy(tmp_path, resume=True, chunk_seeds=4))  # another scale
+    with pytest.raises(checkpoint.ResumeMismatch):  # another chunk size must not mix chunks
+        runner.sweep(_noisy, keys, 1.5, checkpoint=_policy(tmp_path, resume=True, chunk_seeds=5))
     tree = {"a": np.float32(0.5), "b": (np.float32(3.0), np.zeros(2))}
-    with checkpoint.checkpointing(tmp_path / "tree", chunk_seeds=4):
-        np.testing.assert_array_equal(runner.sweep(_noisy, keys, tree), whole)
+    np.testing.assert_array_equal(runner.sweep(_noisy, keys, tree, checkpoint=_policy(tmp_path / "t", chunk_seeds=4)),
+                                  whole)
+
+
+def _noisy_axes(key, hp):
+    return _noisy(key, hp["scale"])
+
+
+def test_chunked_sweep_over_axes_resumes_and_refuses_other_values(tmp_path):
+    keys = runner.seed_keys(5, 6)
+    axes = {"scale": [1.5, 2.5]}
+    whole = np.asarray(runner.sweep(_noisy_axes, keys, axes=axes))
+    assert whole.shape == (2, 6)
+    np.testing.assert_array_equal(whole[0], runner.sweep(_noisy, keys, 1.5))
+    chunked = runner.sweep(_noisy_axes, keys, axes=axes, checkpoint=_policy(tmp_path, chunk_seeds=5))
+    np.testing.assert_array_equal(chunked, whole)
+    assert len(list(tmp_path.glob("sweep0_chunk*.npz"))) == 3  # 12 runs in chunks of 5
+    resumed = runner.sweep(_noisy_axes, keys, axes=axes, checkpoint=_policy(tmp_path, resume=True, chunk_seeds=5))
+    np.testing.assert_array_equal(resumed, whole)
+    with pytest.raises(checkpoint.ResumeMismatch):
+        runner.sweep(_noisy_axes, keys, axes={"scale": [1.5, 3.5]},
+                     checkpoint=_policy(tmp_path, resume=True, chunk_seeds=5))
+
+
+def test_fingerprint_refuses_objects_with_memory_addresses():
+    class Opaque:
+        pass
+
+    with pytest.raises(TypeError, match="memory address"):
+        checkpoint.describe(functools.partial(_noisy, scale=Opaque()))
+    assert "Policy" not in checkpoint.describe(functools.partial(_noisy, scale=1.5))

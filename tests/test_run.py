@@ -114,6 +114,41 @@ def test_sweep_equals_per_seed_loop(getkey):
     np.testing.assert_allclose(swept, looped, rtol=1e-5, atol=1e-5)
 
 
+def _axes_fn(key, hp, offset):
+    return _seed_fn(key, hp["scale"]) + hp["shift"] + offset
+
+
+def test_sweep_over_named_axes_equals_one_sweep_per_value(getkey):
+    keys = jax.random.split(getkey(), 4)
+    axes = {"scale": [0.5, 2.0, 3.0], "shift": [0.0, 10.0]}
+    out = runner.sweep(_axes_fn, keys, 1.0, axes=axes)
+    assert out.shape == (3, 2, 4)
+    for i, scale in enumerate(axes["scale"]):
+        for j, shift in enumerate(axes["shift"]):
+            single = runner.sweep(_seed_fn, keys, scale) + shift + 1.0
+            np.testing.assert_allclose(out[i, j], single, rtol=1e-6, atol=1e-6)
+
+
+def _deterministic(hp, x0):
+    return runner.run(lambda s, k, n: s - hp["lr"] * s, x0, 10, metrics=lambda s: {"x": s}).state
+
+
+def test_grid_is_a_sweep_without_seeds():
+    lrs = np.array([0.1, 0.5], np.float32)
+    out = runner.grid(_deterministic, {"lr": lrs}, jnp.float32(1.0))
+    assert out.shape == (2,)
+    np.testing.assert_allclose(out, (1 - lrs) ** 10, rtol=1e-5)
+
+
+def test_sweep_refuses_bad_keys_and_axes():
+    with pytest.raises(ValueError, match="typed PRNG keys"):
+        runner.sweep(_seed_fn, jnp.arange(4), 1.0)
+    with pytest.raises(ValueError, match="axis 'lr'"):
+        runner.sweep(_axes_fn, runner.seed_keys(0, 2), 1.0, axes={"lr": []})
+    with pytest.raises(ValueError, match="axis 'lr'"):
+        runner.sweep(_axes_fn, runner.seed_keys(0, 2), 1.0, axes={"lr": ["a", "b"]})
+
+
 def test_bad_run_arguments_raise():
     with pytest.raises(ValueError, match="num_steps"):
         runner.run(_counter_step, jnp.float32(0.0), 0, metrics=lambda s: {"x": s})

@@ -115,6 +115,12 @@ class FieldSpec:
             return tuple(_parse(self.name, self.type, t.strip()) for t in text.split(","))
         return _parse(self.name, self.type, text.strip())
 
+    def parse_values(self, text: str) -> tuple:
+        """The values of ``--sweep name=V1,V2,...``: each parsed as one value of this field."""
+        if self.sweep is None:
+            raise ValueError(f"{self.name} already holds a list of values; use --set {self.name}=V1,V2,...")
+        return tuple(_parse(self.name, self.type, t.strip()) for t in text.split(","))
+
     def coerce(self, value):
         """A TOML value as this field's Python value (lists -> tuples, ints -> floats where a float is asked)."""
         if self.vmap and isinstance(value, list):
@@ -155,14 +161,18 @@ def replace(config, exp_id: str = "", **values):
         raise ValueError(f"{exp_id}: {err}" if exp_id else str(err)) from None
 
 
-def parse_assignments(config_cls: type, items, exp_id: str = "") -> dict:
-    """{'name': value} from ['name=text', ...] (the ``--set`` / ``--sweep`` syntax)."""
+def parse_assignments(config_cls: type, items, exp_id: str = "", sweep: bool = False) -> dict:
+    """{'name': value} from ['name=text', ...] (``--set``), or {'name': (values...)} with ``sweep`` (``--sweep``)."""
     out = {}
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or not name.strip():
             raise ValueError(f"expected FIELD=VALUE, got {item!r}")
-        out[name.strip()] = spec_of(config_cls, name.strip(), exp_id).parse(text)
+        spec = spec_of(config_cls, name.strip(), exp_id)
+        try:
+            out[name.strip()] = spec.parse_values(text) if sweep else spec.parse(text)
+        except ValueError as err:
+            raise ValueError(f"{exp_id}: {err}" if exp_id else str(err)) from None
     return out
 
 
@@ -203,13 +213,13 @@ def loop_sweeps(config_cls: type, sweeps: dict) -> dict:
     return {n: v for n, v in sweeps.items() if spec_of(config_cls, n).sweep == LOOP}
 
 
-def check_sweep(config_cls: type, name: str, values, exp_id: str = "") -> None:
-    """Refuse a sweep over a field that already holds a list (set the list instead)."""
-    spec = spec_of(config_cls, name, exp_id)
-    if spec.sweep is None:
-        raise ValueError(f"{exp_id}: {name} already holds a list of values; use --set {name}=V1,V2,...")
-    if not isinstance(values, tuple) or len(values) < 1:
-        raise ValueError(f"{exp_id}: --sweep {name} needs values V1,V2,...")
+def format_value(value) -> str:
+    """A field value in ``--set`` syntax (tuples comma-separated, None as 'none'); parse(format_value(v)) == v."""
+    if isinstance(value, tuple):
+        return ",".join(format_value(v) for v in value)
+    if isinstance(value, float):
+        return repr(value)
+    return "none" if value is None else str(value)
 
 
 def describe(config_cls: type) -> list[dict]:
@@ -254,6 +264,12 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _a(tp) -> str:
+    """'an int', 'a float': the type with its article."""
+    text = _type_name(tp)
+    return f"{'an' if text[0] in 'aeiou' else 'a'} {text}"
+
+
 def _check_type(name: str, tp, value) -> None:
     """TypeError-free type check: ValueError naming the field and the expected type."""
     inner = _optional_of(tp)
@@ -264,7 +280,7 @@ def _check_type(name: str, tp, value) -> None:
     if typing.get_origin(tp) is tuple:
         item, length = _tuple_items(tp)
         if not isinstance(value, tuple) or (length is not None and len(value) != length):
-            raise ValueError(f"{name} must be a {_type_name(tp)}, got {value!r}")
+            raise ValueError(f"{name} must be {_a(tp)}, got {value!r}")
         for v in value:
             _check_type(name, item, v)
         return
@@ -275,7 +291,7 @@ def _check_type(name: str, tp, value) -> None:
         str: lambda v: isinstance(v, str),
     }.get(tp, lambda v: True)(value)
     if not ok:
-        raise ValueError(f"{name} must be a {_type_name(tp)}, got {value!r}")
+        raise ValueError(f"{name} must be {_a(tp)}, got {value!r}")
 
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -302,7 +318,7 @@ def _parse(name: str, tp, text: str):
         if tp is float:
             return float(text)
     except (ValueError, OverflowError):
-        raise ValueError(f"{name} must be a {_type_name(tp)}, got {text!r}") from None
+        raise ValueError(f"{name} must be {_a(tp)}, got {text!r}") from None
     return text
 
 

@@ -99,10 +99,15 @@ def scale_by_adam(
         mu = jax.tree.map(lambda g, m: b1 * m + (1 - b1) * g, updates, state.mu)
         nu = jax.tree.map(lambda g, v: b2 * v + (1 - b2) * g * g, updates, state.nu)
         count = safe_int32_increment(state.count)
+        # The corrections in the default float dtype (float32 or wider), cast afterwards: in
+        # bfloat16, 0.999 rounds to 1 and 1 - b2^k would be 0 (optax does the same).
+        wide = jnp.result_type(float)
+        correction1 = 1 - jnp.asarray(b1, wide) ** count.astype(wide)
+        correction2 = 1 - jnp.asarray(b2, wide) ** count.astype(wide)
 
         def direction(m, v):
-            m_hat = m / (1 - b1 ** count.astype(m.dtype))
-            v_hat = v / (1 - b2 ** count.astype(v.dtype))
+            m_hat = m / correction1.astype(m.dtype)
+            v_hat = v / correction2.astype(v.dtype)
             return m_hat / (jnp.sqrt(v_hat + eps_root) + eps)
 
         return jax.tree.map(direction, mu, nu), ScaleByAdamState(count=count, mu=mu, nu=nu)
