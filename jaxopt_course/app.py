@@ -7,6 +7,7 @@ explicitly in a ``run.Sweeper``.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -43,6 +44,9 @@ class Options:
     resume: bool = False
     chunk_seeds: int = 128
     devices: Optional[int] = None
+
+    def __post_init__(self):
+        runner.check_seed(self.seed)
 
 
 def prepare_out_dir(path: Path) -> Path:
@@ -87,7 +91,11 @@ def select_devices(count: Optional[int]) -> list:
 def _check_resume(chunks: Path, identity: dict) -> None:
     """Refuse to resume over chunks written by another configuration (UsageError)."""
     stored = chunks / "run.json"
-    if stored.exists() and json.loads(stored.read_text()) != identity:
+    try:
+        recorded = json.loads(stored.read_text()) if stored.exists() else identity
+    except (OSError, ValueError):
+        raise UsageError(f"cannot resume: {stored} is damaged (rerun without --resume to start afresh)") from None
+    if recorded != identity:
         raise UsageError(f"cannot resume: {chunks.parent} holds a run with a different configuration "
                          "(rerun without --resume to start afresh)")
 
@@ -101,6 +109,7 @@ def run_experiment(experiment: Experiment, config, options: Options = Options(),
     out_dir = Path(options.out) / experiment.id if out_dir is None else Path(out_dir)
     if distributed.is_writer():
         prepare_out_dir(out_dir)
+        _start_afresh(out_dir)
     precision.set_x64(options.x64)
     identity = run_identity(experiment, config, options)
     chunks = out_dir / ".chunks"
@@ -112,26 +121,45 @@ def run_experiment(experiment: Experiment, config, options: Options = Options(),
     log(f"{experiment.id}: {experiment.description} ({'quick' if options.quick else 'full'}, seed {options.seed}"
         f"{', float64' if options.x64 else ''}, {len(used)} device(s))")
     start = time.perf_counter()
-    with precision.full_float32_matmuls():
-        if distributed.is_writer():
-            write_json(chunks / "run.json", identity)
-        results = experiment.run(config, jax.random.key(options.seed), sweeper)
+    try:
+        with precision.full_float32_matmuls():
+            if distributed.is_writer():
+                write_json(chunks / "run.json", identity)
+            results = experiment.run(config, runner.seed_key(options.seed), sweeper)
+    except BaseException:
+        if distributed.is_writer() and not any(chunks.glob("sweep*_chunk*.npz")):
+            shutil.rmtree(chunks, ignore_errors=True)  # nothing to resume from: leave no skeleton
+        raise
     wall = time.perf_counter() - start
     if not distributed.is_writer():
         log(f"{experiment.id}: process {jax.process_index()} done in {wall:.2f} s (process 0 writes the results)")
         return out_dir
     figures = experiment.plot(results, out_dir)
-    save_dataset(out_dir / "data.npz", results.data)
+    data = save_dataset(out_dir / "data.npz", results.data)
+    files = [Path(f) for f in figures] + [Path(f).with_suffix(".npz") for f in figures] + [data]
     record = {
         "id": experiment.id, "description": experiment.description, "quick": options.quick, "seed": options.seed,
         "x64": options.x64, "matmul_precision": precision.MATMUL_PRECISION, "config": config,
         "versions": versions(), "devices": [str(d) for d in used], "wall_time_s": round(wall, 3),
         "diverged": results.diverged, "figures": [Path(f).name for f in figures], "metrics": results.metrics,
+        "files": {f.name: file_hash(f) for f in files if f.exists()},
     }
-    write_json(out_dir / "results.json", record)
+    write_json(out_dir / "results.json", record)  # last: it completes the set of files it lists
     shutil.rmtree(chunks, ignore_errors=True)
     log(f"{experiment.id}: done in {wall:.2f} s -> {out_dir}")
     return out_dir
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes (results.json lists one per file of its run)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _start_afresh(out_dir: Path) -> None:
+    """Before a run writes: drop the old results.json (so a half-rewritten folder is never complete) and stale temp files."""
+    (out_dir / "results.json").unlink(missing_ok=True)
+    for tmp in out_dir.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def loop_runs(experiment: Experiment, config, loops: dict) -> list[tuple[str, object]]:

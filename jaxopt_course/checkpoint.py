@@ -23,6 +23,7 @@ import enum
 import functools
 import hashlib
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,8 +74,8 @@ class Policy:
             path = self.directory / f"sweep{index}_chunk{j}.npz"
             part = jax.tree.map(lambda x: x[start:start + size], batch)
             if self.resume and path.exists():
-                treedef = jax.tree.structure(jax.eval_shape(compute, part))
-                outputs.append(_load_chunk(path, tag, treedef))
+                shapes = jax.eval_shape(compute, part)
+                outputs.append(_load_chunk(path, tag, shapes))
                 log(f"sweep {index}: chunk {j + 1}/{len(starts)} reused from {path.name}")
                 continue
             out = jax.block_until_ready(_compute_padded(compute, part, size))
@@ -138,13 +139,22 @@ def fingerprint(fn, batch, args: tuple, chunk_size: int) -> str:
     return h.hexdigest()
 
 
-def _load_chunk(path: Path, tag: str, treedef):
-    """The chunk's outputs if ``path`` holds this computation's chunk; ResumeMismatch if another's."""
-    with np.load(path) as f:
-        if str(f["__fingerprint__"]) != tag:
-            raise ResumeMismatch(
-                f"{path} was written by a different configuration; rerun without --resume to start afresh")
-        leaves = [f[f"leaf{i}"] for i in range(treedef.num_leaves)]
+def _load_chunk(path: Path, tag: str, shapes):
+    """The chunk's outputs if ``path`` holds this computation's chunk (same fingerprint and shapes); ResumeMismatch else."""
+    fresh = "; rerun without --resume to start afresh"
+    treedef = jax.tree.structure(shapes)
+    try:
+        with open(path, "rb") as handle, np.load(handle) as f:  # our handle: closed even if np.load fails
+            if str(f["__fingerprint__"]) != tag:
+                raise ResumeMismatch(f"{path} was written by a different configuration{fresh}")
+            leaves = [f[f"leaf{i}"] for i in range(treedef.num_leaves)]
+    except ResumeMismatch:
+        raise
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise ResumeMismatch(f"{path} is damaged ({type(err).__name__}){fresh}") from None
+    for leaf, shape in zip(leaves, jax.tree.leaves(shapes)):
+        if leaf.shape != shape.shape or leaf.dtype != shape.dtype:
+            raise ResumeMismatch(f"{path} holds arrays of shape {leaf.shape}, expected {shape.shape}{fresh}")
     return jax.tree.unflatten(treedef, leaves)
 
 

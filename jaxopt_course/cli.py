@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "vmapped in one call, the others run as a loop of compiled runs")
     run.add_argument("--config", type=Path, metavar="FILE.toml",
                      help="config fields from a TOML file (top-level keys for every ID, [ID] tables for one)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the effective config of every run (JSON, one line each) and stop")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run from its last completed chunk of seeds")
     run.add_argument("--chunk-seeds", type=_positive_int, default=128,
@@ -172,10 +174,12 @@ def _cmd_run(args) -> int:
     """Run the requested experiments in catalogue order (every config checked first)."""
     from jaxopt_course import app
 
+    options = _options(args)
     chosen, all_ids = _chosen(args.ids)
     planned = _configs(chosen, _request(args, all_ids), args.quick)
+    if args.dry_run:
+        return _print_plan(planned)
     app.claim_out_root(args.out)
-    options = _options(args)
     for exp, config, loops in planned:
         for label, run_config in app.loop_runs(exp, config, loops):
             out_dir = args.out / exp.id / label if label else None
@@ -183,14 +187,28 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _print_plan(planned) -> int:
+    """One JSON line per run that ``run`` would make: ID, loop label, effective config."""
+    import json
+
+    from jaxopt_course import app
+    from jaxopt_course.results import to_jsonable
+
+    for exp, config, loops in planned:
+        for label, run_config in app.loop_runs(exp, config, loops):
+            print(json.dumps({"id": exp.id, "run": label or None, "config": to_jsonable(run_config)}))
+    return 0
+
+
 def _cmd_report(args) -> int:
     """Build the HTML and Markdown reports."""
     from jaxopt_course import app, report
 
+    options = _options(args)
     chosen, all_ids = _chosen(args.only)
     planned = _configs(chosen, _request(args, all_ids), args.quick)
     app.claim_out_root(args.out)
-    page, md = report.build(args.out, [(exp, config) for exp, config, _ in planned], _options(args))
+    page, md = report.build(args.out, [(exp, config) for exp, config, _ in planned], options)
     print(page)
     print(md)
     if args.screenshot:
@@ -236,6 +254,14 @@ def main(argv=None) -> int:
     except (UsageError, ValueError) as err:
         print(f"jaxopt-course: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"jaxopt-course: error: {err.strerror or err}{where}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("jaxopt-course: interrupted; run the same command with --resume to continue from the last "
+              "completed chunk", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -38,10 +38,32 @@ def settings_from(coordinator=None, num_processes=None, process_id=None) -> dict
     if missing:
         raise ValueError(f"a multi-process run needs all of --coordinator, --num-processes and --process-id "
                          f"(or {', '.join(ENV.values())}); missing: {', '.join(missing)}")
-    num, pid = int(values["num_processes"]), int(values["process_id"])
+    num, pid = _integer(values, "num_processes"), _integer(values, "process_id")
     if num < 1 or not 0 <= pid < num:
         raise ValueError(f"need num_processes >= 1 and 0 <= process_id < num_processes, got {num} and {pid}")
-    return {"coordinator": str(values["coordinator"]), "num_processes": num, "process_id": pid}
+    return {"coordinator": _address(str(values["coordinator"])), "num_processes": num, "process_id": pid}
+
+
+def _integer(values: dict, name: str) -> int:
+    """values[name] as an int; ValueError naming the flag and its variable otherwise."""
+    try:
+        return int(values[name])
+    except (TypeError, ValueError):
+        raise ValueError(f"--{name.replace('_', '-')} / {ENV[name]} must be an integer, got {values[name]!r}") from None
+
+
+def _address(text: str) -> str:
+    """HOST:PORT with a resolvable host and a port in 1..65535 (checked here: jax.distributed crashes on bad ones)."""
+    import socket
+
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--coordinator / {ENV['coordinator']} must be HOST:PORT, got {text!r}")
+    try:
+        socket.getaddrinfo(host.strip("[]"), int(port))
+    except (socket.gaierror, UnicodeError):
+        raise ValueError(f"--coordinator / {ENV['coordinator']}: cannot resolve host {host!r}") from None
+    return text
 
 
 def initialize(settings: dict | None = None, *, auto_detect: bool = False) -> bool:

@@ -44,8 +44,13 @@ def results_match(path: Path, identity: dict) -> bool:
         record = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return False
+    from jaxopt_course.app import file_hash
+
     same = all(record.get(k) == v for k, v in identity.items())
-    return same and all((path.parent / f).exists() for f in record.get("figures", []))
+    files = record.get("files", {})
+    listed = set(record.get("figures", [])) <= set(files)
+    return same and listed and all((path.parent / f).exists() and file_hash(path.parent / f) == h
+                                   for f, h in files.items())
 
 
 def collect(out: Path, planned: list, options) -> list[Entry]:

@@ -259,11 +259,26 @@ def optimizer_step(grad: Callable[[Any, Any], Any], optimizer: GradientTransform
 # ----------------------------------------------------------------------------- sweeps
 
 
+MAX_SEED = 2**32 - 1  # threefry seeds are 32-bit: a larger integer would alias a smaller one
+
+
+def check_seed(seed: int) -> int:
+    """seed itself if 0 <= seed < 2^32 (each such seed its own stream); ValueError otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"a seed must be an integer in [0, 2^32 - 1] (threefry seeds are 32-bit), got {seed!r}")
+    return int(seed)
+
+
+def seed_key(seed: int) -> jax.Array:
+    """jax.random.key(seed) for a checked seed (``check_seed``)."""
+    return jax.random.key(check_seed(seed))
+
+
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
-    """num_seeds independent keys split from jax.random.key(seed)."""
+    """num_seeds independent keys split from seed_key(seed)."""
     if isinstance(num_seeds, bool) or int(num_seeds) != num_seeds or num_seeds < 1:
         raise ValueError(f"the number of seeds must be a positive integer, got {num_seeds!r}")
-    return jax.random.split(jax.random.key(seed), int(num_seeds))
+    return jax.random.split(seed_key(seed), int(num_seeds))
 
 
 def seed_mesh(devices=None) -> Mesh:

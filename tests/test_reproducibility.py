@@ -30,18 +30,18 @@ def test_cli_runs_experiments_with_full_float32_matmuls(tmp_path, monkeypatch):
 
     import jax
 
-    from jaxopt_course.experiments import registry
+    from jaxopt_course import app, experiments
 
-    experiment = registry.get("G4")
+    experiment = experiments.get("G4")
     seen = []
 
-    def spy(config, key):
+    def spy(config, key, sweeper):
         seen.append(jax.config.jax_default_matmul_precision)
-        return experiment.run(config, key)
+        return experiment.run(config, key, sweeper)
 
-    monkeypatch.setitem(registry._REGISTRY, "G4", dataclasses.replace(experiment, run=spy))
     with jax.default_matmul_precision("tensorfloat32"):
-        assert cli.main(["run", "G4", "--quick", "--out", str(tmp_path)]) == 0
+        app.run_experiment(dataclasses.replace(experiment, run=spy), experiment.config.quick(),
+                           app.Options(quick=True, out=tmp_path))
         assert jax.config.jax_default_matmul_precision == "tensorfloat32"  # restored afterwards
     assert seen == ["highest"]
     assert json.loads((tmp_path / "G4" / "results.json").read_text())["matmul_precision"] == "highest"

@@ -16,10 +16,10 @@ SCRIPT = textwrap.dedent("""
     import functools, sys
     import jax, numpy as np
     from jaxopt_course import run as runner
-    from jaxopt_course.experiments.least_squares import P3Config, sgd_trace
-    config = P3Config(steps_per_point=300, seeds=6, num_records=20)
+    from jaxopt_course.experiments.least_squares.p3_sgd import Config, sgd_trace
+    config = Config(steps_per_point=300, seeds=6, num_records=20)
     fn = functools.partial(sgd_trace, degree=9, schedule="staircase", config=config)
-    trace = runner.sweep(fn, runner.seed_keys(3, 6))
+    trace = runner.sweep(fn, runner.seed_keys(3, 6), axes={"lr": np.array([0.005, 0.01])})
     sharding = trace.metrics["gap"].sharding
     np.savez(sys.argv[1], gap=np.asarray(trace.metrics["gap"]), devices=jax.device_count(),
              shards=len(sharding.device_set))
@@ -36,6 +36,6 @@ def _run(tmp_path, devices):
 def test_sharded_sweep_matches_single_device(tmp_path):
     one, four = _run(tmp_path, 1), _run(tmp_path, 4)
     assert int(one["devices"]) == 1 and int(four["devices"]) == 4
-    assert int(four["shards"]) == 4  # 6 seeds padded to 8, spread over the 4 devices
-    assert four["gap"].shape == (6, one["gap"].shape[1])
+    assert int(four["shards"]) == 4  # 2 step sizes x 6 seeds = 12 runs, spread over the 4 devices
+    assert four["gap"].shape == (2, 6, one["gap"].shape[2])
     np.testing.assert_allclose(four["gap"], one["gap"], rtol=1e-6, atol=1e-9)
