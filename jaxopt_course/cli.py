@@ -232,6 +232,9 @@ def _join_processes(args) -> None:
 
     if args.command not in ("run", "report"):
         return
+    from jaxopt_course.cache import enable_compilation_cache
+
+    enable_compilation_cache()
     settings = distributed.settings_from(args.coordinator, args.num_processes, args.process_id)
     distributed.initialize(settings, auto_detect=args.distributed)
 

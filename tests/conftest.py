@@ -1,6 +1,7 @@
 """Test-suite set-up: strict dtype and rank promotion, a key fixture, --runslow."""
 
 import dataclasses
+import os
 
 import jax
 import pytest
@@ -11,6 +12,8 @@ from jaxopt_course import precision
 # promotion catches the float32 -> float64 slip that makes a hot step convert its data.
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+# Tests stay hermetic: no persistent compilation cache unless a test turns it on (test_compilation_cache.py).
+os.environ["JAXOPT_COURSE_COMPILATION_CACHE"] = "0"
 # Tests check float32 arithmetic: on GPUs, keep matrix products out of TF32 (as the CLI does).
 jax.config.update("jax_default_matmul_precision", precision.MATMUL_PRECISION)
 
