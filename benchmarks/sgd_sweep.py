@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, machine, matmul_peak_gflops, print_table, torch_or_none, write_json  # noqa: E402
 
 from jaxopt_course import run as runner  # noqa: E402
-from jaxopt_course.experiments.least_squares import P3Config, make_problem, sgd_trace  # noqa: E402
+from jaxopt_course.experiments.least_squares.p3_sgd import Config as P3Config  # noqa: E402
+from jaxopt_course.experiments.least_squares.p3_sgd import sgd_trace  # noqa: E402
+from jaxopt_course.experiments.least_squares.problem import make_problem  # noqa: E402
 
 DEGREE = 9
 FLOPS_PER_STEP = 6 * (DEGREE + 1)  # dot, residual * phi, step, average update (multiply-adds counted as 2)
@@ -102,8 +104,8 @@ def jax_rate(fn, num_seeds: int, config: P3Config) -> float:
 
 
 def ours(key, config):
-    """P3's SGD run for one seed (degree 9, constant schedule), as the experiment runs it."""
-    return sgd_trace(key, DEGREE, "constant", config)
+    """P3's SGD run for one seed (degree 9, constant step config.step_scale/beta), as the experiment runs it."""
+    return sgd_trace(key, {"lr": config.step_scale / make_problem(DEGREE).beta}, DEGREE, "constant", config)
 
 
 def main(argv=None) -> dict:

@@ -25,10 +25,12 @@ WORKER = """
 import functools, hashlib, json, sys, time
 import jax, numpy as np
 from jaxopt_course import run as runner
-from jaxopt_course.experiments.least_squares import P3Config, sgd_trace
+from jaxopt_course.experiments.least_squares.p3_sgd import Config as P3Config, sgd_trace
+from jaxopt_course.experiments.least_squares.problem import make_problem
 seeds, steps = int(sys.argv[1]), int(sys.argv[2])
 config = P3Config(steps_per_point=steps, seeds=seeds, num_records=50)
-fn = functools.partial(sgd_trace, degree=9, schedule="staircase", config=config)
+hp = {"lr": config.step_scale / make_problem(9).beta}
+fn = functools.partial(sgd_trace, hp=hp, degree=9, schedule="staircase", config=config)
 keys = runner.seed_keys(0, seeds)
 first = jax.block_until_ready(runner.sweep(fn, keys))
 times = []

@@ -74,7 +74,8 @@ class Policy:
             path = self.directory / f"sweep{index}_chunk{j}.npz"
             part = jax.tree.map(lambda x: x[start:start + size], batch)
             if self.resume and path.exists():
-                shapes = jax.eval_shape(compute, part)
+                # The shapes of the plain vmapped function: a jit with compiler options cannot be traced inside eval_shape.
+                shapes = jax.eval_shape(jax.vmap(fn, in_axes=(0,) + (None,) * len(args)), part, *args)
                 outputs.append(_load_chunk(path, tag, shapes))
                 log(f"sweep {index}: chunk {j + 1}/{len(starts)} reused from {path.name}")
                 continue

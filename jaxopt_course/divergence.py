@@ -83,8 +83,10 @@ def steps_or_none(steps):
 
 def first_over(diverged_at: xr.DataArray, over: tuple = ("seed",)) -> xr.DataArray:
     """Per cell of the other dimensions: the first divergence step over the runs in ``over``, -1 if none diverged."""
+    never = np.iinfo(np.int64).max
     d = diverged_at.astype(np.int64)
-    return d.where(d >= 0).min(list(over)).fillna(-1).astype(np.int64)
+    first = d.where(d >= 0, never).min(list(over))
+    return first.where(first < never, -1)
 
 
 def count_over(diverged_at: xr.DataArray, over: tuple = ("seed",)) -> xr.DataArray:

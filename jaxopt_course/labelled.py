@@ -13,10 +13,10 @@ import xarray as xr
 
 
 def fmt(value) -> str:
-    """A coordinate value as text: floats in %g, the rest as str."""
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):g}"
-    return str(value.item() if hasattr(value, "item") else value)
+    """A coordinate value as text: floats in %g, the rest as str (0-d arrays and NumPy scalars as their item)."""
+    if hasattr(value, "item") and np.ndim(value) == 0:
+        value = value.item()
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def cell_label(coords: dict) -> str:

@@ -24,7 +24,7 @@ def figure(nrows: int = 1, ncols: int = 1, *, width: float = 5.0, height: float 
 
 
 def band(ax, x, ys, *, label: str, center: str = "median", spread=(10.0, 90.0), se: float | None = None,
-         color=None, log: bool = False, linestyle="-"):
+         color=None, log: bool = False, linestyle="-", floor: float | None = None):
     """Plot the center of ys (S runs x R points) over x with a shaded band over runs.
 
     Quantiles (default): ``center`` is 'median' or 'mean' and the band spans the
@@ -33,6 +33,8 @@ def band(ax, x, ys, *, label: str, center: str = "median", spread=(10.0, 90.0), 
     the statistics are taken of log(ys) (a geometric mean: the honest center of a
     quantity plotted on a log axis). NaN entries (e.g. after a divergence) are left
     out of each column's statistics. Say what is drawn with ``band_caption``.
+    With ``floor=f`` the band's lower edge is at least f x the center (e.g. 0.01: a
+    mean - k SE edge at or below 0 is drawn at center / 100 on a log axis).
     """
     from jaxopt_course.stats import nan_mean_and_standard_error
 
@@ -52,6 +54,8 @@ def band(ax, x, ys, *, label: str, center: str = "median", spread=(10.0, 90.0), 
             lo, hi = np.nanpercentile(vals, spread, axis=0)
     if log:
         mid, lo, hi = np.exp(mid), np.exp(lo), np.exp(hi)
+    if floor is not None:
+        lo = np.maximum(lo, floor * mid)
     (line,) = ax.plot(x, mid, label=label, color=color, linestyle=linestyle)
     if ys.shape[0] > 1:
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)

@@ -31,3 +31,19 @@ def test_sharding_smoke():
     payload = _load("sharding").main(["--smoke"])
     assert [row["devices"] for row in payload["rows"]] == [1, 2, 4]
     assert payload["identical_results"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's own import-time warnings
+def test_mlp_train_smoke(tmp_path):
+    """mlp_train.py --smoke writes its JSON report (the PyTorch row only when torch is installed)."""
+    has_torch = importlib.util.find_spec("torch") is not None
+    args = ["--smoke", "--out", str(tmp_path / "mlp.json")] + ([] if has_torch else ["--no-torch"])
+    report = _load("mlp_train").main(args)
+    saved = json.loads((tmp_path / "mlp.json").read_text())
+    assert saved["inits"] == 4 and saved["epochs"] == 300 and saved["smoke"]
+    assert report["jax"]["seconds"] > 0 and 0 < saved["jax"]["final_train_loss_median"] < 1
+    if has_torch:
+        assert saved["torch"]["seconds"] > 0 and saved["ratio_jax_over_torch"] > 0
+        assert 0 < saved["torch"]["final_train_loss"] < 1
+    else:
+        assert saved["torch"] is None and saved["ratio_jax_over_torch"] is None

@@ -1,19 +1,17 @@
-"""The MLP classifier, the minibatch training loop, per-layer gradient norms, and the C1/C2 CLI runs."""
+"""The MLP classifier, the minibatch training loop, per-layer gradient norms (C1, C2: tests/experiments/)."""
 
 import functools
-import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxopt_course import cli, optim
+from jaxopt_course import optim
 from jaxopt_course.data import batching, digits
-from jaxopt_course.experiments import classification as C
 from jaxopt_course.models import classifier as mc
+from jaxopt_course.models import mlp
 from jaxopt_course.problems import classification as cl
-from jaxopt_course.results import load_npz
 
 
 def sklearn_data(n_train=None) -> cl.Data:
@@ -27,16 +25,6 @@ def sklearn_data(n_train=None) -> cl.Data:
 
 
 # ----------------------------------------------------------------------------- model
-
-
-def test_parameter_counts_of_the_course_networks(getkey):
-    c1 = jax.eval_shape(lambda k: mc.init_params(C.c1_model(C.C1Config()), k, 784), getkey())
-    c2 = jax.eval_shape(lambda k: mc.init_params(C.c2_model(C.C2Config()), k, 784), getkey())
-    assert mc.count_params(C.c2_model(C.C2Config()), 784) == mc.num_params(c2)
-    assert mc.num_params(c1) == 784 * 128 + 128 * 128 * 2 + 128 * 10 == 134_400
-    assert mc.num_params(c2) == (784 + 1) * 128 + (128 + 1) * 64 + (64 + 1) * 10 == 109_386
-    assert [w.shape for w in mc.layer_kernels(c1)] == [(784, 128), (128, 128), (128, 128), (128, 10)]
-    assert all("bias" not in layer for layer in c1.values())
 
 
 def test_layer_order_beyond_ten_layers(getkey):
@@ -70,6 +58,16 @@ def test_select_activation_matches_each_activation():
     x = jnp.linspace(-3, 3, 13)
     for i, name in enumerate(mc.ACTIVATION_NAMES):
         np.testing.assert_allclose(mc.select_activation(jnp.int32(i), x), mc.ACTIVATIONS[name](x), rtol=1e-6)
+
+
+def test_one_mlp_definition_behind_the_classifier(getkey, x64):
+    assert mc.ACTIVATIONS is mlp.ACTIVATIONS and set(mc.INITS) == set(mlp.LAYER_INITS) >= {"uniform", "he"}
+    params = mc.init_params(mc.MLPClassifier((6,), initializer="lecun", use_bias=True), getkey(), 5)
+    assert not params["layer_0"]["bias"].any() and np.std(params["layer_0"]["kernel"]) > 0
+    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(params))  # float32 parameters under x64 too
+    x = jax.random.normal(getkey(), (3, 5), jnp.float32)
+    out = mc.MLPClassifier((6,), activation="4sigmoid", initializer="lecun", use_bias=True).apply({"params": params}, x)
+    assert out.dtype == jnp.float32 and out.shape == (3, 10)
 
 
 def test_nll_and_bad_input():
@@ -212,8 +210,6 @@ def test_divergence_is_detected_and_reported(getkey, digits_data):
     k = int(trace.diverged_at)
     assert 1 <= k <= 22  # within the first epoch (22 batches of 64)
     assert np.isnan(trace.metrics["train_loss"][-1]) or np.isinf(trace.metrics["train_loss"][-1])
-    assert C._per_seed_divergence(np.array([-1, k]), 22, "C2 ") == {
-        "C2 seed 1": f"diverged at step {k} (epoch {k // 22 + 1})"}
 
 
 def test_train_rejects_bad_input(getkey):
@@ -227,92 +223,3 @@ def test_train_rejects_bad_input(getkey):
         cl.train(model, optim.sgd(0.1), data._replace(x_test=data.x_test[:, :10]), getkey(), epochs=1, batch_size=8)
     with pytest.raises(ValueError, match="learning_rate"):
         optim.sgd(-1.0)
-
-
-def test_diverged_seeds_are_masked_and_left_out_of_the_statistics():
-    steps = np.array([0, 10, 20, 30])
-    acc = np.array([[0.1, 0.5, 0.7, 0.8], [0.1, 0.6, 0.1, 0.1], [0.1, 0.5, 0.6, 0.9]])
-    loss = np.ones((3, 4, 2))
-    curves = C.mask_diverged({"test_accuracy": acc, "grad_norm": loss, "train_accuracy": acc, "test_loss": acc,
-                              "train_loss": acc}, steps, np.array([-1, 15, -1]))
-    np.testing.assert_array_equal(np.isnan(curves["test_accuracy"][1]), [False, False, True, True])
-    assert np.isnan(curves["grad_norm"][1, 2:]).all() and not np.isnan(curves["grad_norm"][[0, 2]]).any()
-    final = C._final_accuracy(curves)
-    assert final["test_accuracy"] == pytest.approx(0.85) and final["test_accuracy_min"] == 0.8
-    assert final["test_accuracy_std"] == pytest.approx(np.std([0.8, 0.9], ddof=1))
-    assert C._shown_seed(np.array([4, -1, -1])) == 1 and C._shown_seed(np.array([3, 5])) == 0
-
-
-def test_confusion_matrix_and_example_picking():
-    labels = np.array([0, 1, 2, 2, 1])
-    probs = np.array([[0.9, 0.1, 0], [0.2, 0.7, 0.1], [0.6, 0.1, 0.3], [0.05, 0.9, 0.05], [0.1, 0.8, 0.1]])
-    matrix = C.confusion_matrix(labels, probs.argmax(1), 3)
-    np.testing.assert_array_equal(matrix, [[1, 0, 0], [0, 2, 0], [1, 1, 0]])
-    typical, wrong = C.pick_examples(labels, probs, 2)
-    np.testing.assert_array_equal(typical, [0, 4])
-    np.testing.assert_array_equal(wrong, [3, 2])  # highest max-probability errors first
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def _results(out, exp_id):
-    return json.loads((out / exp_id / "results.json").read_text())
-
-
-def test_c2_quick_cli(tmp_path):
-    assert cli.main(["run", "C2", "--quick", "--out", str(tmp_path)]) == 0
-    r = _results(tmp_path, "C2")
-    m = r["metrics"]
-    assert r["quick"] and r["diverged"] == {} and r["config"]["source"] == "digits"
-    assert m["microbatches"] == 1 and r["config"]["microbatches"] is None  # 4 vmapped seeds: no split
-    assert "cached at" in m["data_source"] and "stratified split" in m["data_source"]
-    assert len(m["test_accuracy_per_seed"]) == 4 and m["test_accuracy_std"] > 0
-    assert m["test_accuracy"] > 0.8 and m["test_accuracy_per_epoch"][0] < 0.3
-    np.testing.assert_allclose(m["test_accuracy_from_predictions"], m["test_accuracy_per_seed"], atol=1e-5)
-    matrix = np.asarray(m["confusion_matrix"])
-    assert matrix.sum() == m["n_test"] and np.trace(matrix) / m["n_test"] == pytest.approx(
-        m["test_accuracy_per_seed"][0], abs=1e-5)
-    errors = m["most_confident_errors"]
-    assert len(errors) == 4 and all(e["label"] != e["predicted"] for e in errors)
-    assert [e["probability"] for e in errors] == sorted((e["probability"] for e in errors), reverse=True)
-    for name in ("c2_examples", "c2_confusion", "c2_curves"):
-        assert (tmp_path / "C2" / f"{name}.png").stat().st_size > 1000 and (tmp_path / "C2" / f"{name}.npz").exists()
-
-
-def test_c1_quick_cli(tmp_path):
-    assert cli.main(["run", "C1", "--quick", "--seeds", "1", "--out", str(tmp_path)]) == 0
-    r = _results(tmp_path, "C1")
-    m = r["metrics"]
-    assert r["config"]["seeds"] == 1 and r["diverged"] == {}
-    assert m["num_params"] == m["input_dim"] * 128 + 2 * 128 * 128 + 1280
-    assert len(m["grad_norm_epoch1"]) == 4 and all(v > 0 for v in m["grad_norm_epoch1"])
-    assert np.asarray(m["grad_norm_per_epoch"]).shape == (4, 4)
-    assert m["train_loss_per_epoch"][-1] < m["train_loss_per_epoch"][0]
-    sweep = m["sweep_grad_norm_epoch1"]
-    assert len(sweep) == 2 * 3 * 2 and len(sweep["depth 8, tanh, he init"]) == 9
-    ratio = m["sweep_first_over_last_layer"]
-    assert ratio["depth 8, sigmoid, uniform init"] < 1e-3  # vanishing gradients towards the input
-    assert ratio["depth 8, sigmoid, uniform init"] < ratio["depth 2, sigmoid, uniform init"]
-    assert 0.1 < ratio["depth 8, relu, he init"] < 10  # He initialization keeps ReLU norms level
-    data = load_npz(tmp_path / "C1" / "data.npz")
-    assert data["sweep_grad_norm_depth8"].shape == (1, 2, 3, 9)
-    for name in ("c1_grad_norms", "c1_curves", "c1_depth_sweep"):
-        assert (tmp_path / "C1" / f"{name}.png").exists()
-
-
-def test_cli_reports_data_errors_in_one_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv(digits.CACHE_ENV, str(tmp_path / "empty_cache"))
-    assert cli.main(["run", "C2", "--quick", "--out", str(tmp_path)]) == 2
-    assert "run `python -m jaxopt_course.data.fetch_digits`" in capsys.readouterr().err
-    assert cli.main(["run", "C1", "--data-dir", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
-    assert "does not exist" in capsys.readouterr().err
-
-
-def test_configs_are_validated():
-    with pytest.raises(ValueError, match="sweep_activations"):
-        C.run_c1(C.C1Config(sweep_activations=("relu", "gelu")), jax.random.key(0))
-    with pytest.raises(ValueError, match="source must be one of"):
-        C.run_c2(C.C2Config(source="web"), jax.random.key(0))
-    with pytest.raises(ValueError, match="epochs"):
-        C.run_c2(C.C2Config(epochs=0), jax.random.key(0))

@@ -79,3 +79,48 @@ def test_run_all_applies_a_field_only_where_it_exists():
         config, _ = app.configure(exp, request, quick=True)
         has = any(s.name == "seeds" for s in cfg.field_specs(exp.config))
         assert (config.seeds == 2) if has else not hasattr(config, "seeds")
+
+
+# ----------------------------------------------------------------------------- from the old P1-P4 CLI tests
+
+
+def test_list_names_every_p_experiment(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"P{i} " in out for i in range(1, 5))
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "P1", "--seeds", "0"], "positive integer"),
+    (["run", "P1", "--seed", "-3"], "non-negative"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_a_flag_argparse_refuses_exits_2(argv, words, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_an_unknown_experiment_exits_2(capsys, tmp_path):
+    assert cli.main(["run", "Z9", "--out", str(tmp_path)]) == 2
+    assert "unknown experiment" in _error(capsys)
+
+
+def test_an_unwritable_output_directory_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert cli.main(["run", "P1", "--out", str(blocker / "sub")]) == 2
+    assert "cannot create output directory" in capsys.readouterr().err
+
+
+def test_a_foreign_output_directory_is_refused(tmp_path, capsys):
+    (tmp_path / "thesis.tex").write_text("someone else's work")
+    assert cli.main(["run", "P1", "--quick", "--out", str(tmp_path)]) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.tex"]
+
+
+def test_its_own_output_directory_is_reused(tmp_path):
+    assert cli.main(["run", "P1", "--quick", "--out", str(tmp_path)]) == 0
+    assert cli.main(["run", "P1", "--quick", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "P1" / "results.json").exists()

@@ -306,3 +306,17 @@ def test_tfds_missing_is_reported(monkeypatch, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="holds no MNIST IDX files"):
         mnist.load("auto", tmp_path / "empty")
+
+
+def test_full_batch_epochs_are_permutations_with_the_rest_dropped(getkey):
+    batches = batching.epoch_sampler(100, 32, drop_last=True)(getkey(), 6)  # 2 epochs of 3 full batches of 32
+    idx = np.asarray(batches.index)
+    assert idx.shape == (6, 32) and np.all(np.asarray(batches.weight) == 1)
+    for epoch in (idx[:3], idx[3:]):
+        assert len(np.unique(epoch)) == 96 and epoch.min() >= 0 and epoch.max() < 100
+    assert not np.array_equal(idx[:3], idx[3:])
+    assert batching.full_batches_per_epoch(266, 128) == 2
+    with pytest.raises(ValueError, match="exceeds"):
+        batching.full_batches_per_epoch(10, 32)
+    with pytest.raises(ValueError, match="whole epochs"):
+        batching.epoch_sampler(100, 32, drop_last=True)(getkey(), 4)

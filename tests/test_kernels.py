@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from jaxopt_course import kernels
-from jaxopt_course.experiments import matrix_sensing as M
+from jaxopt_course.experiments.matrix_sensing import m2_overparameterized as M2
 from jaxopt_course.problems import matrix_sensing as ms
 from jaxopt_course.results import load_npz
 
@@ -122,13 +122,13 @@ def test_compiled_gradient_matches_course_formula(getkey, layout):
 @needs_kernel
 def test_compiled_and_xla_steps_give_the_same_m2_runs():
     """M2 through the compiled one-pass kernel and through XLA's products: the same trajectories."""
-    config = M.M2Config(d=20, r=1, m=100, num_steps=200, alphas=(1.0, 1e-3), num_records=20)
-    runs = {k: M.run_m2(dataclasses.replace(config, kernel=k), jax.random.key(0)) for k in ("compiled", "xla")}
+    config = M2.Config(d=20, r=1, m=100, num_steps=200, alphas=(1.0, 1e-3), num_records=20)
+    runs = {k: M2.run(dataclasses.replace(config, kernel=k), jax.random.key(0)) for k in ("compiled", "xla")}
     assert runs["compiled"].metrics["step_kernel"] == "compiled" and runs["xla"].metrics["step_kernel"] == "xla"
-    np.testing.assert_allclose(runs["compiled"].data["relative_error"], runs["xla"].data["relative_error"],
+    np.testing.assert_allclose(runs["compiled"].data.relative_error.values, runs["xla"].data.relative_error.values,
                                rtol=1e-3)
-    np.testing.assert_allclose(runs["compiled"].data["singular_values"], runs["xla"].data["singular_values"],
-                               rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(runs["compiled"].data.singular_values.values,
+                               runs["xla"].data.singular_values.values, rtol=1e-3, atol=1e-6)
 
 
 @needs_kernel

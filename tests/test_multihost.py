@@ -13,7 +13,8 @@ import pytest
 from jaxopt_course import distributed
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["run", "P3", "--quick", "--seeds", "6"]
+ARGS = ["run", "P3", "--quick", "--seeds", "6", "--set", "degrees=9", "--set", "schedules=staircase",
+        "--sweep", "step_scale=0.05,0.1"]  # 2 step sizes x 6 seeds = 12 runs over the 4 devices of 2 processes
 
 
 def _free_port() -> int:
@@ -38,8 +39,11 @@ def test_two_processes_match_one(tmp_path, capsys):
     two = json.loads((out / "P3" / "results.json").read_text())
     one = json.loads((tmp_path / "one" / "P3" / "results.json").read_text())
     assert len(two["devices"]) == 4  # 2 processes x 2 devices, one global mesh
-    for name, value in one["metrics"].items():
-        np.testing.assert_allclose(two["metrics"][name], value, rtol=1e-6, err_msg=name)
+    assert two["metrics"].keys() == one["metrics"].keys()
+    for name, cells in one["metrics"].items():
+        assert two["metrics"][name].keys() == cells.keys() and len(cells) == 2  # one cell per step size
+        for cell, value in cells.items():
+            np.testing.assert_allclose(two["metrics"][name][cell], value, rtol=1e-6, err_msg=f"{name} {cell}")
 
 
 @pytest.mark.parametrize("kwargs,message", [

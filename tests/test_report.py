@@ -21,7 +21,7 @@ def test_report_has_sections_figures_and_metrics(built):
     assert "P. Polynomial least squares" in page and "G. What gradient descent can get wrong" in page
     figures = re.findall(r'<img src="data:image/png;base64,', page)
     assert len(figures) == 2  # self-contained: one embedded PNG per figure of P1 and G4
-    assert "beta_n9" in page and "3.609" in page  # P1's metrics table: beta for n = 9
+    assert "beta.degree=9" in page and "3.609" in page  # P1's metrics table: beta for n = 9
     assert "minimum-norm polynomial interpolates" in page  # P1's caption
     md = (built / "report.md").read_text()
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):

@@ -1,5 +1,6 @@
 """Interrupted runs resume from their last completed chunk and end with the same numbers."""
 
+import dataclasses
 import functools
 import json
 import os
@@ -13,7 +14,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxopt_course import app, checkpoint, cli
+from jaxopt_course import app, checkpoint, cli, experiments
 from jaxopt_course import run as runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,3 +116,27 @@ def test_fingerprint_refuses_objects_with_memory_addresses():
     with pytest.raises(TypeError, match="memory address"):
         checkpoint.describe(functools.partial(_noisy, scale=Opaque()))
     assert "Policy" not in checkpoint.describe(functools.partial(_noisy, scale=1.5))
+
+
+def test_an_n_experiment_resumes_in_a_new_process(tmp_path, capsys):
+    """Fingerprints are the same in every process: a fresh process reuses every chunk of an N3 run."""
+    exp = experiments.get("N3")
+    argv = ["run", "N3", "--quick", "--seeds", "8", "--chunk-seeds", "4", "--set", "num_epochs=40",
+            "--out", str(tmp_path / "whole")]
+    assert cli.main(argv) == 0
+    config, _ = app.configure(exp, app.Request(sets=("num_epochs=40",), flags=(("seeds", 8),)), quick=True)
+
+    def crash_after_computing(results, out_dir):
+        raise RuntimeError("killed before the figures")
+
+    options = app.Options(quick=True, out=app.claim_out_root(tmp_path / "resumed"), chunk_seeds=4)
+    with pytest.raises(RuntimeError):
+        app.run_experiment(dataclasses.replace(exp, plot=crash_after_computing), config, options)
+    chunks = tmp_path / "resumed" / "N3" / ".chunks"
+    assert len(list(chunks.glob("sweep*_chunk*.npz"))) == 2
+    done = subprocess.run([sys.executable, "-m", "jaxopt_course", *argv[:-2], "--resume",
+                           "--out", str(tmp_path / "resumed")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("reused from") == 2
+    resumed = json.loads((tmp_path / "resumed" / "N3" / "results.json").read_text())["metrics"]
+    assert resumed == json.loads((tmp_path / "whole" / "N3" / "results.json").read_text())["metrics"]

@@ -50,8 +50,16 @@ def epoch_batches(key: jax.Array, num_examples: int, batch_size: int) -> Batches
     return Batches(index, weight)
 
 
-def epoch_sampler(num_examples: int, batch_size: int) -> Callable[[jax.Array, int], Batches]:
-    """``sample(key, m)`` for ``run.run``: one epoch of batches; m must be ceil(n/B) (chunk = epoch)."""
+def epoch_sampler(num_examples: int, batch_size: int, *, drop_last: bool = False) -> Callable[[jax.Array, int], Batches]:
+    """``sample(key, m)`` for ``run.run``: one epoch of batches; m must be ceil(n/B) (chunk = epoch).
+
+    With ``drop_last=True`` an epoch is floor(n/B) full batches (the n mod B examples
+    left over are dropped; weights all 1) and m may be any multiple of floor(n/B): m /
+    floor(n/B) epochs, the e-th a permutation by split(key, epochs)[e] (``full_batches``),
+    so one runner chunk can hold a whole run.
+    """
+    if drop_last:
+        return _full_batch_sampler(num_examples, batch_size)
     nb = num_batches(num_examples, batch_size)
 
     def sample(key: jax.Array, count: int) -> Batches:
@@ -67,3 +75,31 @@ def weighted_mean(values: jax.Array, weight: jax.Array) -> jax.Array:
     if values.shape != weight.shape:
         raise ValueError(f"values {values.shape} and weights {weight.shape} must have the same shape")
     return jnp.sum(weight * values) / jnp.maximum(jnp.sum(weight), 1.0)
+
+
+def full_batches_per_epoch(num_examples: int, batch_size: int) -> int:
+    """floor(n / B): the full batches of an epoch when the remainder is dropped (ValueError if B > n)."""
+    _check_sizes(num_examples, batch_size)
+    if batch_size > num_examples:
+        raise ValueError(f"batch size {batch_size} exceeds the {num_examples} examples")
+    return int(num_examples) // int(batch_size)
+
+
+def full_batches(key: jax.Array, num_examples: int, batch_size: int, num_epochs: int) -> jax.Array:
+    """(E floor(n/B), B) indices: epoch e a permutation of 0..n-1 by split(key, E)[e], cut into full batches."""
+    per_epoch = full_batches_per_epoch(num_examples, batch_size)
+    perms = jax.vmap(lambda k: jax.random.permutation(k, num_examples))(jax.random.split(key, num_epochs))
+    return perms[:, : per_epoch * batch_size].reshape(num_epochs * per_epoch, batch_size).astype(jnp.int32)
+
+
+def _full_batch_sampler(num_examples: int, batch_size: int) -> Callable[[jax.Array, int], Batches]:
+    """``sample(key, m)``: m / floor(n/B) epochs of full batches (``epoch_sampler(..., drop_last=True)``)."""
+    per_epoch = full_batches_per_epoch(num_examples, batch_size)
+
+    def sample(key: jax.Array, count: int) -> Batches:
+        if count % per_epoch:
+            raise ValueError(f"an epoch has {per_epoch} full batches; {count} steps are not whole epochs")
+        index = full_batches(key, num_examples, batch_size, count // per_epoch)
+        return Batches(index, jnp.ones(index.shape, jnp.float32))
+
+    return sample

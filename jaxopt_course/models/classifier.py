@@ -4,10 +4,15 @@ The course's C1 network is 784-128-128-128-10 with ReLU and no biases, C2 is
 784-128-64-10. Layers are named ``layer_0 .. layer_{L-1}`` (input to output), so
 "layer l" means the same thing in the parameters, the gradients and the figures.
 
-Initialization. ``initializer="uniform"`` (default) is PyTorch's ``nn.Linear`` rule,
+Layers, activations and initializations are ``models.mlp``'s (``mlp.dense_layer``,
+``mlp.ACTIVATIONS``, ``mlp.layer_initializers``), so there is one MLP definition:
+``initializer="uniform"`` (default) is PyTorch's ``nn.Linear`` rule,
 W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (variance 1/(3 fan_in)), because the
 course's notebooks are PyTorch; ``initializer="he"`` is He et al.'s W ~ N(0, 2/fan_in)
-(truncated), b = 0, which keeps ReLU signals at constant scale through depth.
+(truncated), b = 0, which keeps ReLU signals at constant scale through depth
+(``"lecun"``, N(0, 1/fan_in), is there too). Parameters and products are float32
+whatever the default float (the data are float32). The parameters are drawn by
+``model.init`` (flax's per-layer key folding), unlike ``mlp.init_params``' single draw.
 """
 
 from __future__ import annotations
@@ -19,28 +24,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "relu": jax.nn.relu,
-    "sigmoid": jax.nn.sigmoid,
-    "tanh": jnp.tanh,
-}
+from jaxopt_course.models.mlp import ACTIVATIONS, LAYER_INITS, activation_fn, dense_layer
+
 ACTIVATION_NAMES = tuple(ACTIVATIONS)
-INITS = ("uniform", "he")
+INITS = LAYER_INITS
 
 
-def select_activation(index: jax.Array, x: jax.Array) -> jax.Array:
-    """a_i(x) for i an index into ACTIVATION_NAMES (a traced index can be vmapped over)."""
-    return jax.lax.switch(index, list(ACTIVATIONS.values()), x)
-
-
-def _uniform_fan_in(fan_in: int):
-    """Initializer U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's nn.Linear bias rule)."""
-    bound = float(fan_in) ** -0.5
-
-    def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
+def select_activation(index: jax.Array, x: jax.Array, names: tuple = ACTIVATION_NAMES) -> jax.Array:
+    """a_i(x) for i an index into ``names`` (a traced index can be vmapped over)."""
+    return jax.lax.switch(index, [ACTIVATIONS[name] for name in names], x)
 
 
 class MLPClassifier(nn.Module):
@@ -64,17 +56,13 @@ class MLPClassifier(nn.Module):
         super().__post_init__()
 
     def _dense(self, width: int, fan_in: int, index: int) -> nn.Dense:
-        """Layer ``index`` with this model's initialization."""
-        if self.initializer == "uniform":
-            kernel_init, bias_init = _uniform_fan_in(fan_in), _uniform_fan_in(fan_in)
-        else:
-            kernel_init, bias_init = nn.initializers.he_normal(), nn.initializers.zeros_init()
-        return nn.Dense(width, use_bias=self.use_bias, kernel_init=kernel_init, bias_init=bias_init,
-                        name=f"layer_{index}")
+        """Layer ``index`` with this model's initialization (float32 parameters)."""
+        return dense_layer(width, fan_in, initializer=self.initializer, use_bias=self.use_bias, dtype=jnp.float32,
+                           name=f"layer_{index}")
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        act = ACTIVATIONS[self.activation] if isinstance(self.activation, str) else self.activation
+        act = activation_fn(self.activation)
         for i, width in enumerate(self.hidden):
             x = act(self._dense(width, x.shape[-1], i)(x))
         return jax.nn.log_softmax(self._dense(self.num_classes, x.shape[-1], len(self.hidden))(x), axis=-1)

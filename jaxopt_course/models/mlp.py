@@ -112,6 +112,30 @@ def _uniform(bound: float) -> Callable:
     return init
 
 
+LAYER_INITS = ("uniform", "lecun", "he")  # the rules ``layer_initializers`` knows (MLP uses INITS)
+
+
+def layer_initializers(initializer: str, fan_in: int) -> tuple[Callable, Callable]:
+    """(kernel_init, bias_init): 'uniform' W, b ~ U(+-1/sqrt(fan_in)); 'lecun' / 'he' W ~ N(0, 1 or 2/fan_in), b = 0."""
+    if initializer == "uniform":
+        init = _uniform(1.0 / np.sqrt(fan_in))
+        return init, init
+    if initializer == "lecun":
+        return nn.initializers.lecun_normal(), nn.initializers.zeros
+    if initializer == "he":
+        return nn.initializers.he_normal(), nn.initializers.zeros
+    raise ValueError(f"initializer must be one of {', '.join(LAYER_INITS)}, got {initializer!r}")
+
+
+def dense_layer(features: int, fan_in: int, *, initializer: str, use_bias: bool, dtype, matmul: str = "dot",
+                name: str) -> nn.Dense:
+    """One affine layer z = x W + b, parameters and products in ``dtype``, initialized by ``initializer``."""
+    kernel_init, bias_init = layer_initializers(initializer, fan_in)
+    dot_general = broadcast_dot_general if matmul == "broadcast" else None
+    return nn.Dense(features, use_bias=use_bias, kernel_init=kernel_init, bias_init=bias_init,
+                    param_dtype=dtype, dtype=dtype, dot_general=dot_general, name=name)
+
+
 class MLP(nn.Module):
     """x -> W_L a(... a(W_1 x + b_1) ...) + b_L: ``len(widths)`` hidden layers, then a linear output.
 
@@ -147,13 +171,8 @@ class MLP(nn.Module):
     def _dense(self, features: int, fan_in: int, name: str) -> nn.Dense:
         """One affine layer z = x W + b with this model's initialization rule."""
         dtype = jnp.result_type(float) if self.param_dtype is None else self.param_dtype
-        if self.initializer == "uniform":
-            kernel_init = bias_init = _uniform(1.0 / np.sqrt(fan_in))
-        else:
-            kernel_init, bias_init = nn.initializers.lecun_normal(), nn.initializers.zeros
-        dot_general = broadcast_dot_general if self.matmul == "broadcast" else None
-        return nn.Dense(features, use_bias=self.use_bias, kernel_init=kernel_init, bias_init=bias_init,
-                        param_dtype=dtype, dtype=dtype, dot_general=dot_general, name=name)
+        return dense_layer(features, fan_in, initializer=self.initializer, use_bias=self.use_bias, dtype=dtype,
+                           matmul=self.matmul, name=name)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -216,3 +235,14 @@ def param_count(in_features: int, widths, out_features: int = 1, use_bias: bool 
 def architecture(in_features: int, widths, out_features: int = 1) -> str:
     """The layer sizes as a name, e.g. '1-10-10-1'."""
     return "-".join(str(int(s)) for s in (in_features, *_check_widths(widths), out_features))
+
+
+def hidden_widths(name: str) -> tuple:
+    """The hidden widths of a name made by ``architecture``: '1-10-10-1' -> (10, 10)."""
+    try:
+        sizes = tuple(int(s) for s in str(name).split("-"))
+    except ValueError:
+        raise ValueError(f"an architecture is written d_in-w_1-...-d_out, got {name!r}") from None
+    if len(sizes) < 2:
+        raise ValueError(f"an architecture is written d_in-w_1-...-d_out, got {name!r}")
+    return _check_widths(sizes[1:-1])

@@ -9,13 +9,14 @@ from jaxopt_course.optim.base import GradientTransformation, ScalarOrSchedule, c
 
 
 def sgd(
-    learning_rate: ScalarOrSchedule, momentum: float | None = None, nesterov: bool = False
+    learning_rate: ScalarOrSchedule, momentum: float | None = None, nesterov: bool = False, accumulator_dtype=None
 ) -> GradientTransformation:
     """theta_{k+1} = theta_k - gamma_k m_k with m_k = g_k (+ momentum mu m_{k-1}).
 
     With ``momentum=None`` this is plain (stochastic) gradient descent
     ``u_k = -gamma_k g_k``; the gradient may be a full gradient (GD) or the
     gradient of one sampled term (SGD): the update rule is the same.
+    ``accumulator_dtype`` (as optax's) stores the momentum buffer in another dtype.
 
     Example:
         >>> import jax.numpy as jnp
@@ -26,7 +27,7 @@ def sgd(
         >>> u.tolist()
         [-0.10000000149011612, 0.20000000298023224]
     """
-    parts = [] if momentum is None else [transform.trace(momentum, nesterov)]
+    parts = [] if momentum is None else [transform.trace(momentum, nesterov, accumulator_dtype)]
     return chain(*parts, transform.scale_by_learning_rate(learning_rate))
 
 
@@ -41,13 +42,16 @@ def adam(
     b2: float = 0.999,
     eps: float = 1e-8,
     eps_root: float = 0.0,
+    mu_dtype=None,
 ) -> GradientTransformation:
     """theta_{k+1} = theta_k - gamma m_hat_k / (sqrt(v_hat_k) + eps), bias-corrected moments.
+
+    ``mu_dtype`` (as optax's) stores the first moment in another dtype.
 
     Reference: Kingma and Ba, "Adam: A Method for Stochastic Optimization", 2015.
     """
     return chain(
-        transform.scale_by_adam(b1, b2, eps, eps_root), transform.scale_by_learning_rate(learning_rate)
+        transform.scale_by_adam(b1, b2, eps, eps_root, mu_dtype), transform.scale_by_learning_rate(learning_rate)
     )
 
 
@@ -71,5 +75,5 @@ def adagrad(
 
 
 def scaled_gd(learning_rate: ScalarOrSchedule, h_inv_diagonal) -> GradientTransformation:
-    """theta_{k+1} = theta_k - gamma H^{-1} grad f(theta_k), H^{-1} diagonal (pytree like params)."""
+    """theta_{k+1} = theta_k - gamma H^{-1} grad f(theta_k), H^{-1} diagonal > 0 (pytree like params)."""
     return chain(transform.scale_by_diagonal(h_inv_diagonal), transform.scale_by_learning_rate(learning_rate))

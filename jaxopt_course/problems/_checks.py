@@ -53,3 +53,28 @@ def check_regression_data(theta, X, y) -> None:
     for name, a in (("theta", theta), ("X", X), ("y", y)):
         if a is not None:
             check_finite(name, a)
+
+
+def concrete(value):
+    """value as a NumPy array if it is known now (not a tracer), else None: checks by value run only eagerly."""
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(value)):
+        return None
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_positive_entries(name: str, value) -> None:
+    """Raise ValueError if a concrete array has an entry <= 0 or NaN."""
+    values = concrete(value)
+    if values is not None and values.size and not np.all(values > 0):
+        raise ValueError(f"{name} must have entries > 0, got {values.tolist() if values.size < 12 else values}")
+
+
+def check_index(name: str, i, size: int) -> None:
+    """Raise ValueError if a concrete index (or array of them) lies outside [0, size)."""
+    values = concrete(i)
+    if values is not None and values.size and not (np.issubdtype(values.dtype, np.integer)
+                                                   and np.all((values >= 0) & (values < size))):
+        raise ValueError(f"{name} must be integer indices in [0, {size}), got {values.tolist()}")

@@ -12,7 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import solve_triangular
 
-from jaxopt_course.problems._checks import check_finite, check_regression_data
+from jaxopt_course.problems._checks import (
+    check_finite,
+    check_index,
+    check_positive_entries,
+    check_regression_data,
+    concrete,
+)
 
 COURSE_NUM_POINTS = 7
 MAX_DEGREE = 1000  # x^n under/overflows float32 for |x| != 1 long before this
@@ -77,13 +83,16 @@ def grad(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
 def grad_i(theta: jax.Array, X: jax.Array, y: jax.Array, i) -> jax.Array:
     """grad f_i(theta) = 2 (theta . phi(x_i) - y_i) phi(x_i); E_i[grad f_i] = grad f."""
     check_regression_data(theta, X, y)
+    check_index("i", i, X.shape[0])
     return 2.0 * (X[i] @ theta - y[i]) * X[i]
 
 
 def _at_least_float32(*arrays):
     """The arrays promoted to at least float32: LAPACK has no integer or half-precision
     routines, and float16 overflows in X^T X for entries of order 10."""
-    dtype = jnp.promote_types(jnp.result_type(*arrays), jnp.float32)
+    dtype = jnp.result_type(*arrays)
+    if not jnp.issubdtype(dtype, jnp.floating) or jnp.finfo(dtype).bits < 32:  # strict promotion has no
+        dtype = jnp.dtype(jnp.float32)  # float64 + float32 path, so the float32 floor is applied by hand
     return tuple(jnp.asarray(a, dtype) for a in arrays)
 
 
@@ -185,9 +194,21 @@ def scaled_projection(X: jax.Array, y: jax.Array, h_inv: jax.Array, a: jax.Array
     ``h_inv`` is the diagonal of H^{-1} (shape (d,)) or a full SPD matrix.
     """
     _check_over(X, y, a)
+    _check_h_inv(h_inv)
     X, y, a, h_inv = _at_least_float32(X, y, a, h_inv)
     L = _diag_or_matrix_sqrt(h_inv, X.shape[1])
     return a - L @ _project(X @ L, X @ a - y)
+
+
+def _check_h_inv(h_inv) -> None:
+    """H^{-1} must be positive definite: a diagonal with entries > 0, or a matrix with eigenvalues > 0 (when concrete)."""
+    values = concrete(h_inv)
+    if values is None:
+        return
+    if values.ndim == 2:
+        check_positive_entries("the eigenvalues of h_inv", np.linalg.eigvalsh((values + values.T) / 2))
+    else:
+        check_positive_entries("h_inv", values)
 
 
 def suboptimality(theta: jax.Array, X: jax.Array, theta_star: jax.Array) -> jax.Array:

@@ -143,11 +143,14 @@ def init_factor(key: jax.Array, d: int, R: int, alpha, dtype=jnp.float32) -> jax
 
 
 def step_size(y: jax.Array, U0: jax.Array, c: float = STEP_CONSTANT) -> jax.Array:
-    """eta = c / (rms(y) + ||U_0||_2^2): rms(y) estimates ||X*||_F (E y_i^2 = ||X*||_F^2)."""
-    if not c > 0:
+    """eta = c / (rms(y) + ||U_0||_2^2): rms(y) estimates ||X*||_F (E y_i^2 = ||X*||_F^2).
+
+    ``c`` is a number (checked > 0) or a traced scalar (a swept step constant), taken in the dtype of y.
+    """
+    if isinstance(c, (int, float)) and not c > 0:
         raise ValueError(f"the step constant c must be positive, got {c!r}")
     scale = jnp.sqrt(jnp.mean(y * y)) + jnp.linalg.norm(U0, ord=2) ** 2
-    return (c / scale).astype(U0.dtype)
+    return (jnp.asarray(c, scale.dtype) / scale).astype(U0.dtype)
 
 
 def check_step_dtypes(op: Operator, y: jax.Array, U: jax.Array) -> None:

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxopt_course.problems._checks import check_regression_data, finite_inputs
+from jaxopt_course.problems._checks import check_positive_entries, check_regression_data, finite_inputs
 from jaxopt_course.problems.least_squares import unique_solution
 
 COURSE_GAMMAS = (0.4, 0.7, 1.0, 2.0, 3.0, 5.0)
@@ -75,7 +75,8 @@ def residuals(theta: jax.Array, a: jax.Array, y: jax.Array) -> jax.Array:
 
 @finite_inputs
 def power(e: jax.Array, gamma) -> jax.Array:
-    """|e|^gamma, elementwise."""
+    """|e|^gamma, elementwise (gamma > 0)."""
+    check_positive_entries("gamma", gamma)
     return jnp.abs(e) ** gamma
 
 

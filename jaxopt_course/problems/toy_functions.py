@@ -11,7 +11,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxopt_course.problems._checks import finite_inputs
+from jaxopt_course.problems._checks import check_positive_entries, finite_inputs
 
 GOLDEN_RATIO = (1.0 + math.sqrt(5.0)) / 2.0
 
@@ -131,8 +131,10 @@ def quadratic_risk_hessian(dtype=None) -> jax.Array:
 
 @finite_inputs
 def critical_step(hessian: jax.Array) -> jax.Array:
-    """gamma_c = 2 / lambda_max(H): GD on a quadratic converges iff 0 < gamma < gamma_c."""
-    return 2.0 / jnp.linalg.eigvalsh(hessian)[-1]
+    """gamma_c = 2 / lambda_max(H): GD on a quadratic converges iff 0 < gamma < gamma_c (needs lambda_max > 0)."""
+    lam_max = jnp.linalg.eigvalsh(hessian)[-1]
+    check_positive_entries("lambda_max(hessian) (no step makes GD converge otherwise)", lam_max)
+    return 2.0 / lam_max
 
 
 @finite_inputs

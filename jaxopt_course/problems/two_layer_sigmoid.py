@@ -17,7 +17,7 @@ mean squared error R = 1/(2n) sum_i (y_hat_i - y_i)^2, and the backward equation
     delta1 = delta2 w2 * s_alpha'(v1)               (K numbers per example)
     dR/dW1 = mean_i delta1_i x_i^T,  dR/db1 = mean_i delta1_i
 
-``tests/test_two_layer.py`` checks them against ``jax.grad`` of the same risk.
+``tests/experiments/gd_pitfalls/test_g6_two_layer.py`` checks them against ``jax.grad`` of the same risk.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Section F: flat versus sharp minima (F1)."""
