@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 
 import jax
 import pytest
@@ -23,12 +24,23 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:  # for pytest-xdist's --dist loadgroup: what shares a session's quick run stays together
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
     if config.getoption("--runslow"):
         return
     skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+def _group(item) -> str:
+    """The experiment ID a test needs the quick run of (its file's or its parameter's), else its file."""
+    exp_id = getattr(getattr(item, "callspec", None), "params", {}).get("exp_id")
+    match = re.fullmatch(r"test_([a-z]\d+)_\w+\.py", item.path.name)
+    if exp_id is None and match and "experiments" in item.path.parts:
+        exp_id = match.group(1)
+    return str(exp_id).upper() if exp_id else item.path.name
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 
 from jaxopt_course import optim
 from jaxopt_course import run as runner
+from jaxopt_course import sweeps
 
 
 def _counter_step(state, k, noise):
@@ -167,7 +168,7 @@ def test_sweep_with_compiler_options_gives_the_same_numbers():
     fn = functools.partial(_noisy_sum, 200)
     plain, tuned = runner.sweep(fn, keys), runner.sweep(fn, keys, compiler_options=options)
     np.testing.assert_allclose(tuned, plain, rtol=1e-6)
-    assert runner._vmapped(fn, 0, tuple(options.items())) is not runner._vmapped(fn, 0)  # compiled apart
+    assert sweeps._vmapped(fn, 0, tuple(options.items())) is not sweeps._vmapped(fn, 0)  # compiled apart
 
 
 def _noisy_sum(n, key):

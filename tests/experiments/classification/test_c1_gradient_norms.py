@@ -1,6 +1,7 @@
 """C1: per-layer gradient norms over seeds, the depth sweep; a learning-rate sweep is the single-value runs."""
 
 import jax
+import pytest
 import numpy as np
 
 from jaxopt_course.experiments.classification import c1_gradient_norms as C1
@@ -43,6 +44,7 @@ def test_figures_and_their_labelled_data(quick_record):
     np.testing.assert_array_equal(data.grad_norm.values, results.data.grad_norm.values)
 
 
+@pytest.mark.slow  # several compiles; the sweep mechanism itself: tests/test_run.py, other sections' sweep tests
 def test_a_learning_rate_sweep_gives_the_single_value_runs_and_reports_divergence(small_digits_dir, tmp_path):
     swept = C1.run(C1.Config(learning_rate=(0.05, 1e30), data_dir=small_digits_dir, **TINY), jax.random.key(1))
     d = swept.data

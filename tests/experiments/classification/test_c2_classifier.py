@@ -51,6 +51,7 @@ def test_confusion_matrix_and_example_picking():
     np.testing.assert_array_equal(wrong, [3, 2])  # highest max-probability errors first
 
 
+@pytest.mark.slow  # several compiles; the sweep mechanism itself: tests/test_run.py, other sections' sweep tests
 def test_a_learning_rate_sweep_gives_the_single_value_runs_and_reports_divergence(small_digits_dir, tmp_path):
     swept = C2.run(C2.Config(learning_rate=(1e-2, 1e30), data_dir=small_digits_dir, **TINY), jax.random.key(1))
     d = swept.data

@@ -191,6 +191,7 @@ def test_dataset_dims_and_figures(quick, tmp_path):
     assert load_dataset(tmp_path / "g6_predictions.npz").predictions.dims == d.predictions.dims
 
 
+@pytest.mark.slow  # several compiles; the sweep mechanism itself: tests/test_run.py, other sections' sweep tests
 def test_a_sweep_gives_at_each_value_the_single_value_run(tiny_runs):
     swept, singles = tiny_runs
     d = swept.data

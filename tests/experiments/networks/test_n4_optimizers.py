@@ -44,6 +44,7 @@ def test_early_stop_and_sharpness(quick):
     assert d.train_loss.dtype == np.float64  # N4 trains in float64
 
 
+@pytest.mark.slow  # several compiles; the sweep mechanism itself: tests/test_run.py, other sections' sweep tests
 def test_learning_rate_sweeps_give_the_single_runs(quick, tmp_path, band_labels):
     """sgd_learning_rate and adam_learning_rate are vmapped: each setting equals the run at that single value."""
     base, key = n4.Config.quick(), jax.random.key(0)

@@ -42,6 +42,7 @@ def test_landscapes_and_sharpness(quick):
     assert len(cells) == 8 and all(c.startswith("activation=") and ", range=" in c for c in cells)
 
 
+@pytest.mark.slow  # several compiles; the sweep mechanism itself: tests/test_run.py, other sections' sweep tests
 def test_a_learning_rate_sweep_gives_the_single_runs(quick, tmp_path, band_labels):
     base, key = dataclasses.replace(n5.Config.quick(), activations=("relu",)), jax.random.key(0)
     swept = n5.run(dataclasses.replace(base, learning_rate=(0.05, 0.1)), key)

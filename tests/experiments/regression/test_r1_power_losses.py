@@ -151,6 +151,7 @@ def test_the_course_rate_is_the_nearest_grid_rate(quick):
 # ----------------------------------------------------------------------------- sweeps
 
 
+@pytest.mark.slow  # several compiles; the sweep mechanism itself: tests/test_run.py, other sections' sweep tests
 def test_rate_and_noise_sweeps_give_the_single_value_runs(tmp_path):
     swept = R1.run(R1.Config(learning_rate=(1e-3, 3e-2), grad_noise_scale=(0.0, 0.5), **SMALL), jax.random.key(3))
     d = swept.data
