@@ -44,9 +44,12 @@ class Options:
     resume: bool = False
     chunk_seeds: int = 128
     devices: Optional[int] = None
+    preset: str = "default"
 
     def __post_init__(self):
         runner.check_seed(self.seed)
+        if self.preset not in cfg.PRESETS:
+            raise UsageError(f"unknown preset {self.preset!r}; the presets are: {', '.join(cfg.PRESETS)}")
 
 
 def prepare_out_dir(path: Path) -> Path:
@@ -74,8 +77,8 @@ def claim_out_root(path: Path) -> Path:
 
 def run_identity(experiment: Experiment, config, options: Options) -> dict:
     """What identifies a run: resuming or reusing results requires all of it to match."""
-    return to_jsonable({"id": experiment.id, "quick": options.quick, "seed": options.seed, "x64": options.x64,
-                        "config": config})
+    return to_jsonable({"id": experiment.id, "quick": options.quick, "preset": options.preset, "seed": options.seed,
+                        "x64": options.x64, "config": config})
 
 
 def select_devices(count: Optional[int]) -> list:
@@ -118,7 +121,8 @@ def run_experiment(experiment: Experiment, config, options: Options = Options(),
     used = select_devices(options.devices)
     policy = checkpoint.Policy(chunks, resume=options.resume, chunk_seeds=options.chunk_seeds).prepare()
     sweeper = runner.Sweeper(devices=tuple(used), checkpoint=policy)
-    log(f"{experiment.id}: {experiment.description} ({'quick' if options.quick else 'full'}, seed {options.seed}"
+    preset = "" if options.preset == "default" else f", {options.preset} preset"
+    log(f"{experiment.id}: {experiment.description} ({'quick' if options.quick else 'full'}{preset}, seed {options.seed}"
         f"{', float64' if options.x64 else ''}, {len(used)} device(s))")
     start = time.perf_counter()
     try:
@@ -138,7 +142,8 @@ def run_experiment(experiment: Experiment, config, options: Options = Options(),
     data = save_dataset(out_dir / "data.npz", results.data)
     files = [Path(f) for f in figures] + [Path(f).with_suffix(".npz") for f in figures] + [data]
     record = {
-        "id": experiment.id, "description": experiment.description, "quick": options.quick, "seed": options.seed,
+        "id": experiment.id, "description": experiment.description, "quick": options.quick,
+        "preset": options.preset, "seed": options.seed,
         "x64": options.x64, "matmul_precision": precision.MATMUL_PRECISION, "config": config,
         "versions": versions(), "devices": [str(d) for d in used], "wall_time_s": round(wall, 3),
         "diverged": results.diverged, "figures": [Path(f).name for f in figures], "metrics": results.metrics,
@@ -200,9 +205,9 @@ def _applicable(experiment: Experiment, name: str, request: Request) -> bool:
     return False
 
 
-def configure(experiment: Experiment, request: Request, *, quick: bool) -> tuple[object, dict]:
-    """(config, loop sweeps) from the quick/full base, the TOML file, --set, shorthand flags and --sweep, in that order."""
-    config = experiment.config.quick() if quick else experiment.config()
+def configure(experiment: Experiment, request: Request, *, quick: bool, preset: str = "default") -> tuple[object, dict]:
+    """(config, loop sweeps) from the preset's quick/full base, the TOML file, --set, shorthand flags and --sweep, in that order."""
+    config = cfg.preset(experiment.config, preset, quick=quick)
     values: dict = {}
     if request.toml:
         values.update(cfg.toml_values(experiment.config, request.toml, experiment.id))

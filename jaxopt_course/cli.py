@@ -15,6 +15,7 @@ EXIT_USAGE = 2
 
 
 from jaxopt_course.app import UsageError  # noqa: E402
+from jaxopt_course.experiments.config import PRESETS  # noqa: E402
 
 
 def _int_at_least(minimum: int, what: str):
@@ -40,6 +41,9 @@ def _common_options() -> argparse.ArgumentParser:
     """Options shared by run and report: sizes, seed, output, precision, processes."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quick", action="store_true", help="a real but smaller run (for tests and demos)")
+    common.add_argument("--preset", choices=PRESETS, default="default",
+                        help="starting config: 'default' or 'course' (the assignments' exact settings; "
+                        "'jaxopt-course show ID' lists what it changes)")
     common.add_argument("--seed", type=_non_negative_int, default=0, help="base PRNG seed (default 0)")
     common.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
     common.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
@@ -129,7 +133,11 @@ def _cmd_show(args) -> int:
     for r in rows:
         default = cfg.format_value(r["default"])
         quick = "" if r["quick"] == r["default"] else f" (quick: {cfg.format_value(r['quick'])})"
-        print(f"  {r['name']} = {default}{quick}  [{r['type']}; sweep: {r['sweep']}]\n      {r['help']}")
+        course = "" if r["course"] == r["default"] else f" (course: {cfg.format_value(r['course'])})"
+        print(f"  {r['name']} = {default}{quick}{course}  [{r['type']}; sweep: {r['sweep']}]\n      {r['help']}")
+    changed = cfg.preset_changes(exp.config, "course")
+    print("preset course: " + (", ".join(f"{k}={cfg.format_value(v)}" for k, v in changed.items())
+                               if changed else "the same as the defaults"))
     return 0
 
 
@@ -152,14 +160,14 @@ def _chosen(ids, all_word: str = "all") -> tuple[list, bool]:
     return [experiments.get(i) for i in ids], False
 
 
-def _configs(chosen: list, request, quick: bool) -> list:
+def _configs(chosen: list, request, quick: bool, preset: str = "default") -> list:
     """(experiment, config, loop sweeps) for every chosen experiment, all checked before any runs."""
     from jaxopt_course import app
 
     unused = app.unused_by_all(chosen, request) if request.all_ids else []
     if unused:
         raise UsageError(f"no chosen experiment has a field {unused[0]!r} (see 'jaxopt-course show ID')")
-    return [(exp, *app.configure(exp, request, quick=quick)) for exp in chosen]
+    return [(exp, *app.configure(exp, request, quick=quick, preset=preset)) for exp in chosen]
 
 
 def _options(args):
@@ -167,7 +175,7 @@ def _options(args):
 
     return app.Options(seed=args.seed, out=args.out, x64=args.x64, quick=args.quick,
                        resume=getattr(args, "resume", False), chunk_seeds=getattr(args, "chunk_seeds", 128),
-                       devices=getattr(args, "devices", None))
+                       devices=getattr(args, "devices", None), preset=args.preset)
 
 
 def _cmd_run(args) -> int:
@@ -176,7 +184,7 @@ def _cmd_run(args) -> int:
 
     options = _options(args)
     chosen, all_ids = _chosen(args.ids)
-    planned = _configs(chosen, _request(args, all_ids), args.quick)
+    planned = _configs(chosen, _request(args, all_ids), args.quick, args.preset)
     if args.dry_run:
         return _print_plan(planned)
     app.claim_out_root(args.out)
@@ -206,7 +214,7 @@ def _cmd_report(args) -> int:
 
     options = _options(args)
     chosen, all_ids = _chosen(args.only)
-    planned = _configs(chosen, _request(args, all_ids), args.quick)
+    planned = _configs(chosen, _request(args, all_ids), args.quick, args.preset)
     app.claim_out_root(args.out)
     page, md = report.build(args.out, [(exp, config) for exp, config, _ in planned], options)
     print(page)

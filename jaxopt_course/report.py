@@ -194,7 +194,8 @@ def build(out: Path, planned: list, options) -> tuple[Path, Path]:
     entries = collect(out, planned, options)
     if not is_writer():
         return out / "report.html", out / "report.md"
-    title = f"jaxopt_course report ({'quick' if options.quick else 'full'} run, seed {options.seed})"
+    preset = "" if options.preset == "default" else f", {options.preset} preset"
+    title = f"jaxopt_course report ({'quick' if options.quick else 'full'} run{preset}, seed {options.seed})"
     seconds = time.perf_counter() - start
     page = atomic_write_bytes(out / "report.html", render_html(entries, title, seconds).encode())
     md = atomic_write_bytes(out / "report.md", render_markdown(entries, title).encode())

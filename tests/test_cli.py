@@ -81,6 +81,22 @@ def test_run_all_applies_a_field_only_where_it_exists():
         assert (config.seeds == 2) if has else not hasattr(config, "seeds")
 
 
+def test_the_course_preset_starts_every_experiment_and_is_recorded(tmp_path, capsys):
+    for exp in experiments.all_experiments():
+        course = cfg.preset(exp.config, "course", quick=True)
+        config, _ = app.configure(exp, app.Request(), quick=True, preset="course")
+        assert config == course
+        for name, value in cfg.preset_changes(exp.config, "course").items():
+            quick_value = getattr(exp.config.quick(), name)
+            assert getattr(config, name) == (quick_value if quick_value != getattr(exp.config(), name) else value)
+    assert cli.main(["run", "P1", "--quick", "--preset", "course", "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "P1" / "results.json").read_text())
+    assert record["preset"] == "course"
+    capsys.readouterr()
+    assert cli.main(["show", "P1"]) == 0
+    assert "preset course: " in capsys.readouterr().out
+
+
 # ----------------------------------------------------------------------------- from the old P1-P4 CLI tests
 
 
@@ -94,6 +110,7 @@ def test_list_names_every_p_experiment(capsys):
     (["run", "P1", "--seeds", "0"], "positive integer"),
     (["run", "P1", "--seed", "-3"], "non-negative"),
     (["frobnicate"], "invalid choice"),
+    (["run", "P1", "--preset", "homework"], "invalid choice: 'homework'"),
 ])
 def test_a_flag_argparse_refuses_exits_2(argv, words, capsys):
     with pytest.raises(SystemExit) as exit_info:

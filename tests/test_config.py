@@ -26,6 +26,10 @@ class Toy(ExperimentConfig):
     def quick(cls):
         return cls(steps=10)
 
+    @classmethod
+    def course(cls):
+        return cls(steps=2000, flag=True)
+
 
 def spec(name):
     return cfg.spec_of(Toy, name)
@@ -98,7 +102,7 @@ def test_describe_lists_every_field():
     rows = cfg.describe(Toy)
     assert [r["name"] for r in rows] == ["steps", "lr", "names", "bounds", "flag", "data_dir"]
     steps = rows[0]
-    assert steps == {"name": "steps", "type": "int", "default": 100, "quick": 10, "sweep": "loop",
+    assert steps == {"name": "steps", "type": "int", "default": 100, "quick": 10, "course": 2000, "sweep": "loop",
                      "help": "number of steps"}
     assert rows[1]["type"] == "float or tuple[float, ...]"
     assert rows[5]["type"] == "str or none"
@@ -117,3 +121,14 @@ def test_undeclared_fields_are_refused():
 
     with pytest.raises(TypeError, match="not declared with param"):
         Bare()
+
+
+def test_presets_compose_with_quick():
+    assert cfg.preset_changes(Toy, "default") == {}
+    assert cfg.preset_changes(Toy, "course") == {"steps": 2000, "flag": True}
+    assert cfg.preset(Toy, "course") == Toy(steps=2000, flag=True)
+    assert cfg.preset(Toy, "default", quick=True) == Toy(steps=10)
+    # --quick sizes win where both set a field; the course's other settings stay
+    assert cfg.preset(Toy, "course", quick=True) == Toy(steps=10, flag=True)
+    with pytest.raises(ValueError, match="unknown preset 'nope'; the presets are: default, course"):
+        cfg.preset(Toy, "nope")

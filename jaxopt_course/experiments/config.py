@@ -74,6 +74,40 @@ class ExperimentConfig:
         """The quick (smaller but real) config; experiments override it."""
         return cls()
 
+    @classmethod
+    def course(cls):
+        """The course assignment's exact settings (the ``course`` preset); experiments override it."""
+        return cls()
+
+
+PRESETS = ("default", "course")  # named starting points of a config; --quick shrinks either
+
+
+def preset_changes(config_cls: type, name: str) -> dict:
+    """{field: value} that preset ``name`` sets differently from the defaults (empty for 'default')."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; the presets are: {', '.join(PRESETS)}")
+    if name == "default":
+        return {}
+    chosen, base = getattr(config_cls, name)(), config_cls()
+    return {s.name: getattr(chosen, s.name) for s in field_specs(config_cls)
+            if getattr(chosen, s.name) != getattr(base, s.name)}
+
+
+def preset(config_cls: type, name: str = "default", *, quick: bool = False):
+    """The config of preset ``name``; with ``quick``, the quick config's values win where both set a field.
+
+    ``--quick`` is about size (seeds, steps, epochs), a preset about what is run, so
+    ``--quick --preset course`` runs the course's settings at the quick sizes.
+    """
+    changes = preset_changes(config_cls, name)
+    if not quick:
+        return getattr(config_cls, name)() if changes else config_cls()
+    small = config_cls.quick()
+    shrunk = {s.name for s in field_specs(config_cls) if getattr(small, s.name) != s.default}
+    keep = {k: v for k, v in changes.items() if k not in shrunk}
+    return dataclasses.replace(small, **keep) if keep else small
+
 
 @dataclass(frozen=True)
 class FieldSpec:
@@ -223,10 +257,11 @@ def format_value(value) -> str:
 
 
 def describe(config_cls: type) -> list[dict]:
-    """One row per field: name, type, default, quick value, sweep mode, meaning (what ``show`` prints)."""
-    quick = config_cls.quick()
+    """One row per field: name, type, default, quick and course values, sweep mode, meaning (what ``show`` prints)."""
+    quick, course = config_cls.quick(), config_cls.course()
     return [{"name": s.name, "type": s.type_name, "default": s.default, "quick": getattr(quick, s.name),
-             "sweep": s.sweep or "-", "help": s.help} for s in field_specs(config_cls)]
+             "course": getattr(course, s.name), "sweep": s.sweep or "-", "help": s.help}
+            for s in field_specs(config_cls)]
 
 
 # ----------------------------------------------------------------------------- types

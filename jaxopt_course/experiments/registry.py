@@ -112,12 +112,12 @@ def get(exp_id: str) -> Experiment:
         raise ValueError(f"unknown experiment {exp_id!r}; known: {known}") from None
 
 
-def make_config(experiment: Experiment, *, quick: bool = False, **values: Any):
-    """The experiment's config (full or quick) with ``values`` set (unknown fields refused)."""
-    from jaxopt_course.experiments.config import replace
+def make_config(experiment: Experiment, *, quick: bool = False, preset: str = "default", **values: Any):
+    """The experiment's config (preset 'default' or 'course', full or quick) with ``values`` set (unknown fields refused)."""
+    from jaxopt_course.experiments import config as cfg
 
-    base = experiment.config.quick() if quick else experiment.config()
-    return replace(base, experiment.id, **values) if values else base
+    base = cfg.preset(experiment.config, preset, quick=quick)
+    return cfg.replace(base, experiment.id, **values) if values else base
 
 
 def run_quick(exp_id: str, seed: int = 0, **values) -> Results:
