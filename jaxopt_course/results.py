@@ -79,7 +79,7 @@ def save_npz(path: Path, arrays) -> Path:
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` read at once, the file closed (an open NpzFile leaks its handle until collected)."""
-    with np.load(path) as f:
+    with open(path, "rb") as fh, np.load(fh) as f:  # our handle: np.load leaks its own on a damaged zip
         return {name: f[name] for name in f.files}
 
 

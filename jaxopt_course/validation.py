@@ -93,6 +93,30 @@ def at_least(minimum: int) -> Check:
     return check
 
 
+BYTES_PER_SEED = 64  # the least a replicate holds: its key (8 bytes), its carry and a few recorded values
+
+
+def max_seeds() -> int:
+    """The most replicates one sweep can hold: this machine's memory / BYTES_PER_SEED, below 2^31 (XLA's int32 sizes)."""
+    import psutil
+
+    return min(2**31 - 1, psutil.virtual_memory().total // BYTES_PER_SEED)
+
+
+def seed_count(minimum: int = 1) -> Check:
+    """A check that value is an integer >= minimum and at most ``max_seeds()`` (a bound from memory)."""
+    low = at_least(minimum)
+
+    def check(name: str, value) -> None:
+        low(name, value)
+        bound = max_seeds()
+        if value > bound:
+            raise ValueError(f"{name} must be at most {bound:,} on this machine ({BYTES_PER_SEED} bytes per seed "
+                             f"at the least, of {bound * BYTES_PER_SEED / 2**30:.0f} GiB of memory), got {value:.3g}")
+
+    return check
+
+
 def each(check: Check) -> Check:
     """A check applied to every entry of a tuple (and that the tuple is not empty)."""
 

@@ -35,6 +35,7 @@ def test_show_lists_every_field(capsys):
     (["run", "P3", "--set", "seeds=abc"], "seeds must be an int, got 'abc'"),
     (["run", "P3", "--set", "step_scale=-1"], "step_scale must be a finite number > 0"),
     (["run", "P3", "--set", "seeds"], "expected FIELD=VALUE"),
+    (["run", "P3", "--seeds", str(2**40)], "P3: seeds must be at most"),
     (["run", "P3", "--sweep", "degrees=3,9"], "degrees already holds a list"),
     (["run", "P3", "--sweep", "nope=1,2"], "P3 has no field 'nope'"),
     (["run", "P3", "--config", "/nonexistent/c.toml"], "cannot read config file"),

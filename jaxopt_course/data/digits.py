@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -104,12 +105,16 @@ def write_cache(path: Path, images, labels, *, max_value: int, origin: str, lice
         "max_value": np.asarray(max_value), "origin": np.asarray(origin), "license": np.asarray(license)})
 
 
+# what np.load raises on a missing, truncated, empty or foreign file
+UNREADABLE = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
+
+
 def cached_origin(path=None) -> str | None:
     """The origin recorded in the cache, or None if there is no readable cache."""
     try:
-        with np.load(cache_path() if path is None else Path(path)) as f:
+        with open(cache_path() if path is None else Path(path), "rb") as fh, np.load(fh) as f:
             return str(f["origin"])
-    except (OSError, KeyError, ValueError):
+    except UNREADABLE:
         return None
 
 
@@ -120,11 +125,12 @@ def load_digits(path=None) -> Dataset:
         raise DataError(f"the offline digits are not cached at {path}: run `{FETCH_COMMAND}` once "
                         f"(set-up step; set {CACHE_ENV} to use another cache directory)")
     try:
-        with np.load(path) as f:
+        with open(path, "rb") as fh, np.load(fh) as f:  # our handle: np.load leaks its own on a bad zip
             images, labels, max_value = f["images"], f["labels"], int(f["max_value"])
             origin, license = str(f["origin"]), str(f["license"])
-    except (OSError, KeyError, ValueError) as err:
-        raise DataError(f"{path} is not a valid digits cache ({err}): run `{FETCH_COMMAND} --force`") from None
+    except UNREADABLE as err:
+        raise DataError(f"{path} is not a valid digits cache ({type(err).__name__}: {err or 'truncated'}): "
+                        f"run `{FETCH_COMMAND} --force`") from None
     train, test = stratified_split(labels, TRAIN_FRACTION)
     scale = np.float32(max_value)
     source = (f"{origin}, {labels.size:,} images [{license}], cached at {path}; stratified split "

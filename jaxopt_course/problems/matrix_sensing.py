@@ -108,6 +108,7 @@ def make_problem(key: jax.Array, d: int, r: int, m: int, *, layout: str = "packe
 def loss(op: Operator, y: jax.Array, U: jax.Array) -> jax.Array:
     """f(U) = 1/(2m) sum_i (<A_i, U U^T> - y_i)^2."""
     _check_measurements(op, y)
+    check_factor_shape(U, op.dim)
     r = measure(op, U @ U.T) - y
     return 0.5 * jnp.mean(r * r)
 
@@ -115,6 +116,7 @@ def loss(op: Operator, y: jax.Array, U: jax.Array) -> jax.Array:
 def gradient(op: Operator, y: jax.Array, U: jax.Array, *, passes="auto", block_rows=None,
              kernel="auto") -> jax.Array:
     """grad f(U) = 1/m sum_i r_i (A_i + A_i^T) U = 2/m A^T(A(U U^T) - y) U."""
+    check_factor_shape(U, op.dim)
     G = residual_adjoint(op, y, U @ U.T, passes=passes, block_rows=block_rows, kernel=kernel)
     return (2.0 / num_measurements(op)) * _dot(G, U)
 
@@ -122,6 +124,7 @@ def gradient(op: Operator, y: jax.Array, U: jax.Array, *, passes="auto", block_r
 @finite_inputs
 def loss_reference(A: jax.Array, y: jax.Array, U: jax.Array) -> jax.Array:
     """f(U) = 1/(2m) sum_i (<A_i, U U^T> - y_i)^2 from the raw A_i (m, d, d), as written in the course."""
+    _check_raw(A, y, U)
     r = jnp.einsum("ijk,jk->i", A, U @ U.T, precision=_HIGHEST) - y
     return 0.5 * jnp.mean(r * r)
 
@@ -129,6 +132,7 @@ def loss_reference(A: jax.Array, y: jax.Array, U: jax.Array) -> jax.Array:
 @finite_inputs
 def gradient_reference(A: jax.Array, y: jax.Array, U: jax.Array) -> jax.Array:
     """grad f(U) = 1/m sum_i r_i (A_i + A_i^T) U from the raw A_i, as written in the course."""
+    _check_raw(A, y, U)
     r = jnp.einsum("ijk,jk->i", A, U @ U.T, precision=_HIGHEST) - y
     return jnp.einsum("i,ijk,kl->jl", r, A + jnp.swapaxes(A, 1, 2), U, precision=_HIGHEST) / A.shape[0]
 
@@ -181,8 +185,23 @@ def check_factor(U: jax.Array, x_star: jax.Array) -> None:
     """Raise ValueError unless X* is a non-empty (d, d) matrix and U is (d, R) with R >= 1."""
     if x_star.ndim != 2 or x_star.shape[0] != x_star.shape[1] or x_star.shape[0] == 0:
         raise ValueError(f"X* must be a non-empty square (d, d) matrix, got shape {x_star.shape}")
-    if U.ndim != 2 or U.shape[0] != x_star.shape[0] or U.size == 0:
-        raise ValueError(f"U must have shape ({x_star.shape[0]}, R) with R >= 1, got {U.shape}")
+    check_factor_shape(U, x_star.shape[0])
+
+
+def check_factor_shape(U, d: int) -> None:
+    """Raise ValueError unless U is a (d, R) matrix with R >= 1."""
+    shape = jnp.shape(U)
+    if len(shape) != 2 or shape[0] != d or shape[1] == 0:
+        raise ValueError(f"U must have shape ({d}, R) with R >= 1, got {shape}")
+
+
+def _check_raw(A, y, U) -> None:
+    """Raise ValueError unless A is (m, d, d), y is (m,) and U is (d, R)."""
+    if jnp.ndim(A) != 3 or jnp.shape(A)[1] != jnp.shape(A)[2]:
+        raise ValueError(f"A must hold m square (d, d) matrices, shape (m, d, d), got {jnp.shape(A)}")
+    if jnp.shape(y) != jnp.shape(A)[:1]:
+        raise ValueError(f"y must have shape ({jnp.shape(A)[0]},) (one value per A_i), got {jnp.shape(y)}")
+    check_factor_shape(U, jnp.shape(A)[1])
 
 
 @finite_inputs

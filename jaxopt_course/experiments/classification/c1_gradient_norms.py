@@ -30,7 +30,7 @@ from jaxopt_course.models.classifier import (
 )
 from jaxopt_course.problems import classification as cl
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import each, non_negative_int, one_of, positive_int
+from jaxopt_course.validation import each, non_negative_int, one_of, positive_int, seed_count
 
 ID = "C1"
 TITLE = "MNIST MLP: per-layer gradient norms per epoch; depth x activation sweep"
@@ -51,7 +51,7 @@ class Config(ExperimentConfig):
     batch_size: int = fields.batch_size(128)
     epochs: int = fields.epochs(40)
     seeds: int = param(3, "training runs (initialization and batch order) per learning rate, "
-                          "in the training and in every cell of the sweep", check=positive_int)
+                          "in the training and in every cell of the sweep", check=seed_count())
     sweep_depths: tuple[int, ...] = param((2, 4, 8, 16), "hidden layers of the sweep's nets (one vmapped call each)",
                                           check=each(positive_int))
     sweep_activations: tuple[str, ...] = param(("relu", "sigmoid", "tanh"), "activations of the sweep",

@@ -27,7 +27,7 @@ from jaxopt_course.experiments.registry import Results
 from jaxopt_course.models.classifier import MLPClassifier, count_params
 from jaxopt_course.problems import classification as cl
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import optional, positive_int
+from jaxopt_course.validation import optional, positive_int, seed_count
 
 ID = "C2"
 TITLE = "MNIST MLP classifier (Adam): accuracy over seeds, predictions, confusion matrix"
@@ -46,7 +46,7 @@ class Config(ExperimentConfig):
     batch_size: int = fields.batch_size(64)
     epochs: int = fields.epochs(15)
     seeds: int = param(4, "training runs (initialization and batch order) per learning rate, vmapped",
-                       check=positive_int)
+                       check=seed_count())
     examples: int = param(4, "test images shown per kind (typical, most confidently wrong)", check=positive_int)
     microbatches: Optional[int] = param(None, "slices of each batch's forward/backward, dividing batch_size (none: 2 "
                                               "for a single run on a multi-core CPU, else 1)",

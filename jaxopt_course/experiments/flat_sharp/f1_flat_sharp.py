@@ -29,7 +29,7 @@ from jaxopt_course.experiments.config import ExperimentConfig, axes, param
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.problems import finite_sum_1d as fs
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import each, finite, open_unit_interval, positive, positive_int
+from jaxopt_course.validation import each, finite, open_unit_interval, positive, positive_int, seed_count
 
 ID = "F1"
 TITLE = "flat vs sharp minima: GD stays at x0 = 5, SGD escapes; escape probability vs step"
@@ -49,7 +49,7 @@ class Config(ExperimentConfig):
     step: float = param(1e-3, "gamma of the GD and SGD trajectories (always part of the escape grid)",
                         check=positive, vmap=True)
     num_steps: int = param(2000, "T: iterations of every GD and SGD run", check=positive_int)
-    seeds: int = param(1000, "SGD runs (independent index sequences) per step size", check=positive_int)
+    seeds: int = param(1000, "SGD runs (independent index sequences) per step size", check=seed_count())
     step_sizes: tuple[float, ...] = param(log_steps(1e-4, 1e-2, 9), "step sizes of the escape-probability curve",
                                           check=each(positive))
     num_shown: int = param(8, "SGD seeds drawn over the GD line", check=positive_int)

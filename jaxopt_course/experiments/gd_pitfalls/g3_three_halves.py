@@ -31,7 +31,7 @@ from jaxopt_course.experiments.gd_pitfalls.fixed_points import first_exact_zero,
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.problems import toy_functions as tf
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import each, positive, positive_int
+from jaxopt_course.validation import each, positive, positive_int, seed_count
 
 ID = "G3"
 TITLE = "2/3|x|^(3/2): starts in S reach exactly 0, random starts end in the 2-cycle +-delta^2/4"
@@ -48,7 +48,7 @@ class Config(ExperimentConfig):
     extra_steps: int = param(10, "steps run past m to show that x stays at exactly 0", check=positive_int)
     ulp_radius: int = param(32, "floats within this many ulps of each member searched for exact preimages of 0",
                             check=positive_int)
-    seeds: int = param(1000, "random starts x0 per delta (all in one vmapped run)", check=positive_int)
+    seeds: int = param(1000, "random starts x0 per delta (all in one vmapped run)", check=seed_count())
     start_range: float = param(100.0, "A: random starts x0 ~ U(-A delta^2, A delta^2)", check=positive)
     num_steps: int = param(200, "GD steps from each random start", check=positive_int)
 

@@ -38,7 +38,7 @@ from jaxopt_course.experiments.config import ExperimentConfig, axes, param
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.problems import two_layer_sigmoid as tl
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import at_least, open_unit_interval, positive, positive_int
+from jaxopt_course.validation import at_least, open_unit_interval, positive, positive_int, seed_count
 
 ID = "G6"
 TITLE = "two-layer scaled-sigmoid net by hand: SGD, minibatch, adaptive step; zero vs random init"
@@ -67,7 +67,7 @@ class Config(ExperimentConfig):
     adaptive_factor: float = param(0.9, "the adaptive step is multiplied by this after an epoch whose risk rose",
                                    check=open_unit_interval)
     init_scale: float = param(0.1, "standard deviation s of the Gaussian initialization N(0, s^2)", check=positive)
-    seeds: int = param(10, "training runs (initialization and shuffling) per alpha, step and init", check=positive_int)
+    seeds: int = param(10, "training runs (initialization and shuffling) per alpha, step and init", check=seed_count())
     grid_size: int = param(41, "resolution per axis of the 3-D prediction view", check=at_least(2))
 
     def __post_init__(self):

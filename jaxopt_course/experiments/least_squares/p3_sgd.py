@@ -24,7 +24,7 @@ from jaxopt_course.experiments.config import ExperimentConfig, axes, param
 from jaxopt_course.experiments.least_squares.problem import gap_metrics, index_grad, index_sampler, make_problem
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import at_least, each, one_of, positive, positive_int
+from jaxopt_course.validation import at_least, each, one_of, positive, positive_int, seed_count
 
 ID = "P3"
 TITLE = "SGD with three step-size schedules over many seeds (n = 3, 9)"
@@ -41,7 +41,7 @@ class Config(ExperimentConfig):
     step_scale: float = param(0.1, "c in gamma_0 = c/beta", check=positive, vmap=True)
     staircase_period: int = param(1000, "K: the staircase step drops every K steps", check=positive_int)
     steps_per_point: int = param(100_000, "SGD steps per data point: T = steps_per_point * N", check=positive_int)
-    seeds: int = param(100, "SGD runs (independent index sequences) per degree and schedule", check=positive_int)
+    seeds: int = param(100, "SGD runs (independent index sequences) per degree and schedule", check=seed_count())
     num_records: int = param(120, "points of the log-spaced record grid", check=at_least(2))
 
     @classmethod

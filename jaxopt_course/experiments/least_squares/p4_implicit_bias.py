@@ -27,7 +27,7 @@ from jaxopt_course.experiments.least_squares.problem import PLOT_GRID, make_prob
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.problems import least_squares as ls
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import at_least, each, finite, increasing, positive, positive_int
+from jaxopt_course.validation import at_least, each, finite, increasing, positive, positive_int, seed_count
 
 ID = "P4"
 TITLE = "implicit bias: GD/SGD find the minimum-norm solution, Adam does not (float64)"
@@ -45,7 +45,7 @@ class Config(ExperimentConfig):
     gd_step_scale: float = param(1.0, "(b) c in GD's step c/beta", check=positive, vmap=True)
     sgd_steps: int = param(10_000_000, "(c) SGD steps", check=positive_int)
     sgd_step_scale: float = param(0.1, "(c) c in SGD's constant step c/beta", check=positive, vmap=True)
-    seeds: int = param(32, "(c) SGD runs (independent index sequences)", check=positive_int)
+    seeds: int = param(32, "(c) SGD runs (independent index sequences)", check=seed_count())
     adam_steps: int = param(100_000, "(d) full-batch Adam steps", check=positive_int)
     adam_lr: float = param(1e-3, "(d) Adam's learning rate (b1 = 0.9, b2 = 0.999, eps = 1e-8)", check=positive,
                            vmap=True)

@@ -26,7 +26,7 @@ from jaxopt_course.experiments.matrix_sensing.problem import (
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.problems import matrix_sensing as ms
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import positive, positive_int
+from jaxopt_course.validation import positive, positive_int, seed_count
 
 ID = "M1"
 TITLE = "matrix sensing: GD with R = r recovers X* = U*U*^T"
@@ -41,7 +41,7 @@ class Config(SensingConfig):
     alpha: float = param(1e-2, "alpha in U_0 = alpha W, W_ij ~ N(0, 1/d)", check=positive, vmap=True)
     step_constant: float = step_constant_field()
     seeds: int = param(8, "initializations W (random starts U_0 = alpha W), all sharing A and X*",
-                       check=positive_int)
+                       check=seed_count())
     num_records: int = records_field()
     kernel: str = kernel_field()
 

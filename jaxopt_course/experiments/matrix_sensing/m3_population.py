@@ -28,7 +28,7 @@ from jaxopt_course.experiments.matrix_sensing.problem import (
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.problems import matrix_sensing as ms
 from jaxopt_course.progress import log
-from jaxopt_course.validation import at_least, positive, positive_int
+from jaxopt_course.validation import at_least, positive, positive_int, seed_count
 
 ID = "M3"
 TITLE = "matrix sensing: population loss, rank-1 critical points, 0 is a saddle"
@@ -47,7 +47,7 @@ class Config(SensingConfig):
                          vmap=True)
     step_constant: float = step_constant_field("c in eta = c / (||X*||_F + ||u_0||^2) (GD on F)")
     seeds: int = param(4, "random points U = U* + 0.5 W (W_ij ~ N(0, 1/d)) at which f, grad f are compared "
-                          "with F, grad F", check=positive_int)
+                          "with F, grad F", check=seed_count())
     grid: int = param(121, "points per axis of the landscape of F on span(v1, v2)", check=at_least(2))
 
     @classmethod

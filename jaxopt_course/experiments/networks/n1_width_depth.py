@@ -21,7 +21,7 @@ from jaxopt_course.experiments.networks import figures, problem, summaries
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.models import mlp
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import each, layer_sizes, positive, positive_int
+from jaxopt_course.validation import each, layer_sizes, positive, seed_count
 
 ID = "N1"
 TITLE = "MLP width/depth: 1-1-1 (4 parameters) vs 1-10-10-1 (141), SGD on the 7 points"
@@ -38,7 +38,7 @@ class Config(ExperimentConfig):
     num_epochs: int = problem.epochs_param()
     record_every: int = problem.record_param()
     seeds: int = param(20, "random initializations theta_0 per net (the same init keys for every net)",
-                       check=positive_int)
+                       check=seed_count())
     test_seed: int = problem.test_seed_param()
 
     @classmethod

@@ -19,7 +19,7 @@ from jaxopt_course.experiments.config import ExperimentConfig, axes, param
 from jaxopt_course.experiments.networks import figures, problem, summaries
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import positive, positive_int
+from jaxopt_course.validation import positive, seed_count
 
 ID = "N2"
 TITLE = "MLP activation ReLU vs 4*sigmoid at step sizes 0.02-0.3, train/test loss"
@@ -36,7 +36,7 @@ class Config(ExperimentConfig):
     num_epochs: int = problem.epochs_param()
     record_every: int = problem.record_param()
     seeds: int = param(20, "random initializations theta_0 (the same for every activation and step)",
-                       check=positive_int)
+                       check=seed_count())
     test_seed: int = problem.test_seed_param()
 
     @classmethod

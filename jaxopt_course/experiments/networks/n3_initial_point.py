@@ -19,7 +19,7 @@ from jaxopt_course.experiments.config import ExperimentConfig, axes, param
 from jaxopt_course.experiments.networks import figures, problem, summaries
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import at_least, positive
+from jaxopt_course.validation import positive, seed_count
 
 ID = "N3"
 TITLE = "MLP initial point: many random initializations of the same net"
@@ -34,7 +34,7 @@ class Config(ExperimentConfig):
     learning_rate: float = param(0.05, "full-batch SGD step gamma", check=positive, vmap=True)
     num_epochs: int = problem.epochs_param()
     record_every: int = problem.record_param()
-    seeds: int = param(100, "random initializations theta_0 compared", check=at_least(2))
+    seeds: int = param(100, "random initializations theta_0 compared", check=seed_count(2))
     test_seed: int = problem.test_seed_param()
     stuck_above: float = param(1e-3, "a run whose final training loss stays above this did not fit the points",
                                check=positive)

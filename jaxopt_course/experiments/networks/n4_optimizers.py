@@ -24,7 +24,7 @@ from jaxopt_course.experiments.config import ExperimentConfig, axes, param
 from jaxopt_course.experiments.networks import figures, problem, summaries
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import positive, positive_int
+from jaxopt_course.validation import positive, positive_int, seed_count
 
 ID = "N4"
 TITLE = "MLP optimizer: SGD 0.05 vs Adam 0.1, early stop at loss < 1e-13, sharpness"
@@ -44,7 +44,7 @@ class Config(ExperimentConfig):
                               check=positive)
     num_epochs: int = problem.epochs_param(40_000, "the cap on epochs T for runs that never reach the stop")
     record_every: int = problem.record_param(20)
-    seeds: int = param(20, "random initializations theta_0 (the same for both optimizers)", check=positive_int)
+    seeds: int = param(20, "random initializations theta_0 (the same for both optimizers)", check=seed_count())
     test_seed: int = problem.test_seed_param()
     float64: bool = param(True, "train in float64 (in float32 SGD stalls near 1e-12, above the stop)")
     lanczos_steps: int = param(40, "Lanczos steps for lambda_max(grad^2 L(theta_T))", check=positive_int)

@@ -27,7 +27,7 @@ from jaxopt_course.experiments.networks import figures, problem, summaries
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.models import curvature, landscape, mlp
 from jaxopt_course.progress import timed
-from jaxopt_course.validation import at_least, each, one_of, positive, positive_int
+from jaxopt_course.validation import at_least, each, one_of, positive, positive_int, seed_count
 
 ID = "N5"
 TITLE = "MLP loss landscapes (Gaussian and filter-normalized) and Hessian sharpness"
@@ -45,7 +45,7 @@ class Config(ExperimentConfig):
     learning_rate: float = param(0.05, "full-batch SGD step gamma of the training", check=positive, vmap=True)
     num_epochs: int = problem.epochs_param(20_000, "training epochs T; the landscape is taken at theta* = theta_T")
     seeds: int = param(8, "random initializations theta_0 (the same, and the same directions, for every net)",
-                       check=positive_int)
+                       check=seed_count())
     test_seed: int = problem.test_seed_param()
     ranges: tuple[float, ...] = param((1.0, 10.0), "r: a 1-D slice L(theta* + t D) on t in [-r, r] for each",
                                       check=each(positive))

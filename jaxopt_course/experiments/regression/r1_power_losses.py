@@ -25,7 +25,7 @@ from jaxopt_course.experiments.regression import power_losses as pl
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.problems import power_regression as pr
 from jaxopt_course.progress import log, timed
-from jaxopt_course.validation import at_least, each, non_negative, one_of, positive, positive_int, unit_interval
+from jaxopt_course.validation import each, non_negative, one_of, positive, positive_int, seed_count, unit_interval
 
 ID = "R1"
 TITLE = "power losses |a.theta - y|^gamma: SGD, Adam, Adagrad, error bars, rate sweep"
@@ -59,7 +59,7 @@ class Config(ExperimentConfig):
     init_high: float = param(0.1, "theta_0 ~ U(0, init_high)^d", check=positive)
     record_every: int = param(50, "record the metrics every this many steps", check=positive_int)
     seeds: int = param(100, "replicates (theta_0, sampled indices, gradient noise; the data are fixed), >= 2 for "
-                       "standard errors", check=at_least(2))
+                       "standard errors", check=seed_count(2))
     grad_noise: str = param("gaussian", "law of z in the gradient noise xi = s z (gaussian, student_t)",
                             check=one_of(pl.GRAD_NOISES))
     grad_noise_scale: float = param(0.0, "s in the gradient noise xi = s z (0: none)", check=non_negative, vmap=True)

@@ -24,7 +24,7 @@ from jaxopt_course.experiments.regression import grid_figures as figures
 from jaxopt_course.experiments.regression import grid_search as gs
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.progress import log, timed
-from jaxopt_course.validation import at_least, each, open_unit_interval, positive, positive_int
+from jaxopt_course.validation import each, open_unit_interval, positive, positive_int, seed_count
 
 ID = "R2"
 TITLE = "grid search lr x batch x epochs for a two-layer linear net on diabetes data"
@@ -49,7 +49,7 @@ class Config(ExperimentConfig):
     epochs: tuple[int, ...] = param((50, 100, 150), "epoch counts of the grid, read off one run of max(epochs) epochs",
                                     check=each(positive_int))
     seeds: int = param(5, "seeds (each draws the initialization and the batch order), >= 2 for standard errors",
-                       check=at_least(2))
+                       check=seed_count(2))
     val_fraction: float = param(0.2, "fraction of the 442 rows held out for validation", check=open_unit_interval)
     test_fraction: float = param(0.2, "fraction of the 442 rows held out for testing", check=open_unit_interval)
     divergence_threshold: float = param(1e6, "a training MSE above it (or a non-finite parameter) counts as diverged",

@@ -1,6 +1,5 @@
 """F1: Wilson intervals, SGD wiring, the quick run (GD stays, SGD escapes), a sweep of the trajectory step."""
 
-import dataclasses
 import math
 
 import jax
