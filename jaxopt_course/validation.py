@@ -105,7 +105,7 @@ def max_seeds() -> int:
 
 def seed_count(minimum: int = 1) -> Check:
     """A check that value is an integer >= minimum and at most ``max_seeds()`` (a bound from memory)."""
-    low = at_least(minimum)
+    low = positive_int if minimum == 1 else at_least(minimum)
 
     def check(name: str, value) -> None:
         low(name, value)

@@ -23,6 +23,15 @@ def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
 
 
+def pytest_configure(config):
+    from hypothesis import settings
+
+    # property tests: each example compiles new shapes, so the default suite draws fewer of them
+    settings.register_profile("default-suite", max_examples=12)
+    settings.register_profile("runslow", max_examples=40)
+    settings.load_profile("runslow" if config.getoption("--runslow") else "default-suite")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:  # for pytest-xdist's --dist loadgroup: what shares a session's quick run stays together
         item.add_marker(pytest.mark.xdist_group(_group(item)))

@@ -105,10 +105,12 @@ def test_chain_passes_extra_args_only_to_parts_that_take_them():
 
 
 def _run(opt, params, grad_fn, steps, apply_updates):
+    """``steps`` jitted steps (ours and optax's alike: eager combinators retrace their conds at every call)."""
     state, out = opt.init(params), []
+    update, apply, grad_fn = jax.jit(opt.update), jax.jit(apply_updates), jax.jit(grad_fn)
     for _ in range(steps):
-        updates, state = opt.update(grad_fn(params), state, params)
-        params = apply_updates(params, updates)
+        updates, state = update(grad_fn(params), state, params)
+        params = apply(params, updates)
         out.append(params)
     return out
 
