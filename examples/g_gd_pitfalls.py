@@ -51,12 +51,15 @@ def gd_run(hp):
 steps = [0.02, 0.05, 0.1, float(toy.critical_step(H)) * 1.02]
 trace = run.grid(gd_run, {"step": steps})
 fig, ax = plt.subplots(figsize=(5, 3.2))
-for a, step in enumerate(steps):
-    ax.plot(trace.steps[a], trace.metrics["dist"][a], label=f"step {step:.4f}")
+labels = ["0.02", "0.05", "0.1", "1.02 × 2/λ_max"]
+for a, label in enumerate(labels):
+    ax.plot(trace.steps[a], trace.metrics["dist"][a], label=f"step {label}")
 ax.set(yscale="log", xlabel="iteration k", ylabel=r"$\|w_k - w^*\|$", title="GD on R(w): the critical step")
 ax.legend(fontsize=8)
-for step in steps:
-    print(f"step {step:.4f}: contraction factor max|1 - step lambda| = {float(toy.contraction_factor(step, H)):.4f}")
+for step, label, k in zip(steps, labels, trace.diverged_at.tolist()):   # k: the runner's divergence check
+    rho = float(toy.contraction_factor(step, H))
+    outcome = "converges" if rho < 1 else "grows" if k < 0 else f"diverged at step {k} (non-finite iterate)"
+    print(f"step {label}: contraction max|1 - step λ| = {rho:.4f}, {outcome}")
 
 # %% [markdown]
 # ## The double well: a step that lands on a maximum
