@@ -89,6 +89,8 @@ def test_site_has_home_guides_and_api_pages(site):
     problems = (site / "api" / "problems.html").read_text(encoding="utf-8")
     assert 'id="jaxopt_course.problems.least_squares.smoothness"' in problems
     assert "2/N ||X^T X||_2" in problems.replace("&#124;", "|")  # the math from the docstring
+    assert "from y_i = &lt;A_i, X*&gt;, i &lt; m." in problems  # plain-text math, not Markdown (mkdocs_hooks.py)
+    assert "<em>" not in problems.split('id="jaxopt_course.problems.matrix_sensing"')[1].split("</p>")[0]
 
 
 def test_every_public_module_has_a_reference_section(site):
