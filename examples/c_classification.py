@@ -46,7 +46,8 @@ model = MLPClassifier(hidden=(64,))
 
 
 def one_seed(key, hp, name):
-    return cl.train(model, optim.optimizer(name, hp["lr"]), data, key, epochs=4, batch_size=64, grad_norms=False)
+    return cl.train(model, optim.optimizer(name, hp["lr"]), data, key, epochs=4, batch_size=64, grad_norms=False,
+                    metrics=cl.make_metrics(model, data, evaluate_train=False))   # test loss and accuracy per epoch
 
 
 lrs = [1e-3, 1e-2]
