@@ -1,15 +1,18 @@
-"""Shared figure helpers: Agg backend, mean/median and spread bands over seeds,
-log axes for quantities that go to 0, and figures saved atomically with their data."""
+"""Shared figure helpers: the Agg backend (unless one was chosen, like Jupyter's inline one),
+mean/median and spread bands over seeds, log axes for quantities that go to 0, and
+figures saved atomically with their data."""
 
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if not os.environ.get("MPLBACKEND"):  # Jupyter sets its inline backend here; importing us must not undo it
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 

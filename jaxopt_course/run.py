@@ -65,7 +65,13 @@ def log_grid(num_steps: int, num: int = 100) -> np.ndarray:
 
 
 def stride_grid(num_steps: int, every: int) -> np.ndarray:
-    """{0, s, 2s, ...} U {T}: every ``every`` steps, always including the last."""
+    """{0, s, 2s, ...} U {T}: every ``every`` steps, always including the last.
+
+    Examples:
+        >>> from jaxopt_course import run
+        >>> run.stride_grid(10, 4).tolist()
+        [0, 4, 8, 10]
+    """
     num_steps = _check_num_steps(num_steps)
     if int(every) != every or every < 1:
         raise ValueError(f"every must be a positive integer, got {every!r}")

@@ -126,9 +126,9 @@ class Sweeper:
 
 def sweep(fn: Callable, keys: jax.Array, *args, axes: Optional[dict] = None, devices=None,
           checkpoint: Optional[checkpoint.Policy] = None, compiler_options: Optional[dict] = None):
-    """out[a_1, ..., a_m, s] = fn(keys[s], {name_i: axes[name_i][a_i]}, *args), in one vmapped, jit-compiled call.
+    """``out[a_1, ..., a_m, s] = fn(keys[s], {name_i: axes[name_i][a_i]}, *args)``, in one vmapped, jit-compiled call.
 
-    Without ``axes``, out[s] = fn(keys[s], *args). With named hyperparameter ``axes``
+    Without ``axes``, ``out[s] = fn(keys[s], *args)``. With named hyperparameter ``axes``
     (e.g. ``{"step_scale": [0.05, 0.1, 0.2]}``), ``fn`` receives a dict of scalars and
     the outputs gain one leading dimension per axis, in order, before the seed axis;
     every value of an axis sees the same seeds (common random numbers). The flattened
@@ -138,6 +138,17 @@ def sweep(fn: Callable, keys: jax.Array, *args, axes: Optional[dict] = None, dev
     that the compiled program is reused. ``compiler_options`` are XLA options (e.g.
     ``small_reductions_options()``). With a ``checkpoint.Policy`` the runs are computed
     in chunks, each written to disk when complete and reused on resume.
+
+    Examples:
+        >>> import jax
+        >>> from jaxopt_course import run
+        >>> def noisy(key, hp):   # one seed's run with this cell's hyperparameters
+        ...     return hp["scale"] * jax.random.normal(key)
+        >>> out = run.sweep(noisy, run.seed_keys(0, 4), axes={"scale": [1.0, 2.0]})
+        >>> out.shape   # (scales, seeds)
+        (2, 4)
+        >>> bool((out[1] == 2 * out[0]).all())   # every scale sees the same seeds
+        True
     """
     if getattr(keys, "ndim", None) != 1 or not jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
         raise ValueError(f"keys must be a 1-D array of typed PRNG keys (run.seed_keys), got {keys!r:.80}")
@@ -156,7 +167,14 @@ def sweep(fn: Callable, keys: jax.Array, *args, axes: Optional[dict] = None, dev
 
 
 def grid(fn: Callable, axes: dict, *args, devices=None, compiler_options: Optional[dict] = None):
-    """out[a_1, ..., a_m] = fn({name_i: axes[name_i][a_i]}, *args) for deterministic runs (no seeds)."""
+    """``out[a_1, ..., a_m] = fn({name_i: axes[name_i][a_i]}, *args)`` for deterministic runs (no seeds).
+
+    Examples:
+        >>> from jaxopt_course import run
+        >>> out = run.grid(lambda hp: hp["a"] * hp["b"], {"a": [1.0, 2.0], "b": [10.0, 20.0, 30.0]})
+        >>> out.tolist()
+        [[10.0, 20.0, 30.0], [20.0, 40.0, 60.0]]
+    """
     out = sweep(functools.partial(_without_key, fn), seed_keys(0, 1), *args, axes=axes, devices=devices,
                 compiler_options=compiler_options)
     m = len(axes)

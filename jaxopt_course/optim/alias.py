@@ -18,7 +18,7 @@ def sgd(
     gradient of one sampled term (SGD): the update rule is the same.
     ``accumulator_dtype`` (as optax's) stores the momentum buffer in another dtype.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxopt_course import optim
         >>> opt = optim.sgd(0.1)

@@ -25,7 +25,14 @@ def inverse_time(value: float) -> Schedule:
 
 
 def staircase(value: float, period: int) -> Schedule:
-    """gamma_k = c / (floor(k / K) + 1): the step drops every K steps."""
+    """gamma_k = c / (floor(k / K) + 1): the step drops every K steps.
+
+    Examples:
+        >>> from jaxopt_course import optim
+        >>> gamma = optim.staircase(0.1, period=1000)
+        >>> [round(float(gamma(k)), 4) for k in (0, 999, 1000, 2500)]
+        [0.1, 0.1, 0.05, 0.0333]
+    """
     check_positive("value", value)
     if int(period) != period or period < 1:
         raise ValueError(f"period must be a positive integer, got {period!r}")

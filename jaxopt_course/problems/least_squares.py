@@ -109,7 +109,15 @@ def hessian(X: jax.Array) -> jax.Array:
 
 
 def smoothness(X: jax.Array) -> jax.Array:
-    """beta = 2/N ||X^T X||_2 = 2/N sigma_max(X)^2 (spectral norm, not Frobenius)."""
+    """beta = 2/N ||X^T X||_2 = 2/N sigma_max(X)^2 (spectral norm, not Frobenius).
+
+    Examples:
+        >>> from jaxopt_course.problems import least_squares as ls
+        >>> xs, ys = ls.course_data()
+        >>> X = ls.features(xs, 9)
+        >>> round(float(ls.smoothness(X)), 3), round(float(ls.frobenius_smoothness(X)), 3)
+        (3.609, 4.792)
+    """
     _check_matrix(X)
     (X,) = _at_least_float32(X)
     return (2.0 / X.shape[0]) * jnp.linalg.norm(X, ord=2) ** 2
@@ -183,7 +191,15 @@ def projection(X: jax.Array, y: jax.Array, a: jax.Array) -> jax.Array:
 
 
 def min_norm_solution(X: jax.Array, y: jax.Array) -> jax.Array:
-    """theta* = X^T (X X^T)^{-1} y: the minimum-norm interpolant (projection of a = 0)."""
+    """theta* = X^T (X X^T)^{-1} y: the minimum-norm interpolant (projection of a = 0).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jaxopt_course.problems import least_squares as ls
+        >>> X, y = jnp.array([[1.0, 1.0]]), jnp.array([2.0])   # one equation theta_1 + theta_2 = 2
+        >>> [round(float(t), 6) for t in ls.min_norm_solution(X, y)]
+        [1.0, 1.0]
+    """
     return projection(X, y, jnp.zeros(X.shape[1], X.dtype))
 
 
