@@ -43,6 +43,8 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument("--seed", type=_non_negative_int, default=0, help="base PRNG seed (default 0)")
     common.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
     common.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
+    common.add_argument("--no-progress", action="store_true",
+                        help="no progress bars or progress lines from inside compiled runs (or JAXOPT_COURSE_PROGRESS=0)")
     common.add_argument("--data-dir", help="dataset directory for experiments that load data (MNIST: IDX files or a "
                         "prepared tensorflow-datasets directory; default $JAXOPT_COURSE_DATA_DIR)")
     hosts = common.add_argument_group("several processes/hosts (see jaxopt_course.distributed)")
@@ -227,13 +229,15 @@ def _cmd_report(args) -> int:
 
 
 def _join_processes(args) -> None:
-    """Initialize jax.distributed when flags or JAXOPT_* variables ask for several processes."""
+    """For run/report: progress and compilation-cache settings, then jax.distributed if flags or JAXOPT_* ask for it."""
     from jaxopt_course import distributed
 
     if args.command not in ("run", "report"):
         return
+    from jaxopt_course import progress
     from jaxopt_course.cache import enable_compilation_cache
 
+    progress.set_enabled(False if args.no_progress else None)  # None: as $JAXOPT_COURSE_PROGRESS says
     enable_compilation_cache()
     settings = distributed.settings_from(args.coordinator, args.num_processes, args.process_id)
     distributed.initialize(settings, auto_detect=args.distributed)
