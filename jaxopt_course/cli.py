@@ -1,4 +1,4 @@
-"""The command line: ``jaxopt-course list | show ID | run ID ... | report | devices``.
+"""The command line: ``jaxopt-course list | show ID | run ID ... | report | export DIR | devices``.
 
 It only parses: configs are built and experiments run by ``jaxopt_course.app``.
 Bad input (an unknown ID or field, a bad value, a flag the experiment does not use,
@@ -89,7 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--only", nargs="+", metavar="ID", help="only these experiments")
     rep.add_argument("--screenshot", action="store_true",
                      help="check the page in headless Chromium and save report.png (needs chromium)")
+    export = sub.add_parser("export", help="every result under DIR as one tidy table (CSV or Parquet) for pandas")
+    export.add_argument("dir", type=Path, metavar="DIR", help="a --out directory of run/report (searched recursively)")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv",
+                        help="csv (default) or parquet (needs pyarrow: pip install 'jaxopt_course[export]')")
+    export.add_argument("--out", type=Path, metavar="FILE", help="output file (default DIR/export.csv or .parquet)")
     return parser
+
+
+def _cmd_export(args) -> int:
+    """Write the tidy table of every result under DIR; print its path and size."""
+    from jaxopt_course import export
+
+    table = export.tidy(args.dir)
+    out = args.out if args.out is not None else args.dir / f"export.{args.format}"
+    path = export.write(table, out, args.format)
+    runs = table.groupby(["experiment", "config_hash"]).ngroups
+    print(f"{path}: {len(table)} rows, {runs} run(s), columns {', '.join(table.columns)}")
+    return 0
 
 
 def _cmd_devices() -> int:
@@ -257,6 +274,8 @@ def main(argv=None) -> int:
             return _cmd_show(args)
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "export":
+            return _cmd_export(args)
         return _cmd_run(args)
     except (UsageError, ValueError) as err:
         print(f"jaxopt-course: error: {err}", file=sys.stderr)

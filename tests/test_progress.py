@@ -80,24 +80,27 @@ def test_off_means_no_callback_in_the_program():
 
 
 def test_jit_caches_keyed_on_the_setting_and_fingerprints_unchanged(ticks):
-    fn = functools.partial(sweeps._with_axes, functools.partial(_sgd_trace, num_steps=120, chunk=6))
-    keys = runner.seed_keys(1, 3)
-    batch = (keys, {"lr": np.full(3, 0.1)})
+    """The same jitted sweep function serves both settings, with one program each (the 103-step sweep above)."""
+    call = lambda: functools.partial(sweeps._with_axes, functools.partial(_sgd_trace, num_steps=103, chunk=4))  # noqa: E731
+    keys = runner.seed_keys(0, 6)
+    batch = (keys, {"lr": np.full(6, 0.1)})
     with progress.enabled_as(False):
-        compiled = sweeps._vmapped(fn, 0)
-        compiled(batch)
-        off_print = checkpoint.fingerprint(fn, batch, (), 3)
+        compiled = sweeps._vmapped(call(), 0)
+        off = _sweep(103, 4)
+        off_print = checkpoint.fingerprint(call(), batch, (), 6)
     assert ticks == []
     with progress.enabled_as(True):
-        again = functools.partial(sweeps._with_axes, functools.partial(_sgd_trace, num_steps=120, chunk=6))
-        assert sweeps._vmapped(again, 0) is compiled  # the same jitted function ...
-        jax.block_until_ready(compiled(batch))  # ... but traced again, now with the hook
-        on_print = checkpoint.fingerprint(fn, batch, (), 3)
-    assert ticks[-1] == (120, 120) and on_print == off_print
+        assert sweeps._vmapped(call(), 0) is compiled
+        on = _sweep(103, 4)  # traced again, now with the hook
+        on_print = checkpoint.fingerprint(call(), batch, (), 6)
+    assert ticks[-1] == (103, 103) and on_print == off_print
     del ticks[:]
     with progress.enabled_as(False):
-        jax.block_until_ready(compiled(batch))  # and the program without it is found again
+        again = _sweep(103, 4)  # and the program without it is found again
     assert ticks == []
+    for a, b, c in zip(jax.tree.leaves(off), jax.tree.leaves(on), jax.tree.leaves(again)):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
 
 
 def test_checkpointed_chunks_make_one_task_with_one_pass_each(tmp_path, monkeypatch):
