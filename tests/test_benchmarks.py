@@ -47,3 +47,10 @@ def test_mlp_train_smoke(tmp_path):
         assert 0 < saved["torch"]["final_train_loss"] < 1
     else:
         assert saved["torch"] is None and saved["ratio_jax_over_torch"] is None
+
+
+def test_progress_overhead_smoke():
+    payload = _load("progress_overhead").main(["--smoke", "--repeats", "1"])
+    assert [row["progress"] for row in payload["rows"]] == ["off", "on"]
+    assert payload["rows"][0]["host_ticks"] == 0 and payload["rows"][1]["host_ticks"] == 100  # ~1% of 2100 steps
+    assert payload["tick_cost_us"] >= 0 and payload["overhead_model_percent"] >= 0
