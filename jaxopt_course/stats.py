@@ -14,13 +14,15 @@ def standard_error(x, axis: int = 0) -> np.ndarray:
     n = x.shape[axis]
     if n < 2:
         raise ValueError(f"a standard error needs at least 2 replicates along axis {axis}, got {n}")
-    return scipy.stats.sem(x, axis=axis, ddof=1)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf or NaN replicates give NaN quietly, as before
+        return scipy.stats.sem(x, axis=axis, ddof=1)
 
 
 def mean_and_standard_error(x, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(mean, SE) of x along ``axis``: the center and half-width / z of a normal confidence band."""
     x = np.asarray(x)
-    return np.mean(x, axis=axis), standard_error(x, axis)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.mean(x, axis=axis), standard_error(x, axis)
 
 
 def nan_mean_and_standard_error(x, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:

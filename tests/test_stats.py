@@ -47,3 +47,10 @@ def test_nan_mean_and_standard_error_leaves_out_missing_entries():
     np.testing.assert_allclose(se[0], statistics.stdev([1.0, 2.0, 6.0]) / np.sqrt(3), rtol=1e-12)
     assert np.isnan(se[1]) and np.isnan(se[2])  # one finite entry: no standard error
     assert mean[1] == 5.0 and mean[2] == 4.0
+
+
+def test_standard_error_of_diverged_replicates_is_nan_without_warnings():
+    x = np.array([[1.0, np.inf], [2.0, 3.0], [4.0, 1.0]], np.float32)  # warnings are errors in the suite
+    mean, se = stats.mean_and_standard_error(x)
+    assert se.dtype == np.float32 and np.isnan(se[1]) and mean[1] == np.inf
+    np.testing.assert_allclose(se[0], statistics.stdev([1.0, 2.0, 4.0]) / np.sqrt(3), rtol=1e-6)
