@@ -44,7 +44,7 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
     common.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
     common.add_argument("--no-progress", action="store_true",
-                        help="no progress bars or progress lines from inside compiled runs (or JAXOPT_COURSE_PROGRESS=0)")
+                        help="no progress bars or lines from inside compiled runs (or JAXOPT_COURSE_PROGRESS=0)")
     common.add_argument("--data-dir", help="dataset directory for experiments that load data (MNIST: IDX files or a "
                         "prepared tensorflow-datasets directory; default $JAXOPT_COURSE_DATA_DIR)")
     hosts = common.add_argument_group("several processes/hosts (see jaxopt_course.distributed)")

@@ -9,7 +9,7 @@ import scipy.stats
 
 
 def standard_error(x, axis: int = 0) -> np.ndarray:
-    """SE = s / sqrt(n), with s the sample standard deviation (ddof = 1) of n replicates along ``axis`` (scipy.stats.sem)."""
+    """SE = s / sqrt(n), s the sample standard deviation (ddof = 1) of n replicates along ``axis`` (scipy.stats.sem)."""
     x = np.asarray(x)
     n = x.shape[axis]
     if n < 2:

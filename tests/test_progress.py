@@ -72,7 +72,9 @@ def test_a_run_outside_sweeps_reports_to_a_task_of_its_own(ticks):
 
 
 def test_off_means_no_callback_in_the_program():
-    lower = lambda: jax.jit(_sgd_trace, static_argnums=(2, 3)).lower(jax.random.key(0), {"lr": 0.1}, 200, 10)  # noqa: E731
+    def lower():
+        return jax.jit(_sgd_trace, static_argnums=(2, 3)).lower(jax.random.key(0), {"lr": 0.1}, 200, 10)
+
     with progress.enabled_as(False):
         assert "callback" not in lower().as_text()
     with progress.enabled_as(True):
@@ -81,7 +83,9 @@ def test_off_means_no_callback_in_the_program():
 
 def test_jit_caches_keyed_on_the_setting_and_fingerprints_unchanged(ticks):
     """The same jitted sweep function serves both settings, with one program each (the 103-step sweep above)."""
-    call = lambda: functools.partial(sweeps._with_axes, functools.partial(_sgd_trace, num_steps=103, chunk=4))  # noqa: E731
+    def call():
+        return functools.partial(sweeps._with_axes, functools.partial(_sgd_trace, num_steps=103, chunk=4))
+
     keys = runner.seed_keys(0, 6)
     batch = (keys, {"lr": np.full(6, 0.1)})
     with progress.enabled_as(False):
