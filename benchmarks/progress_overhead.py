@@ -32,7 +32,7 @@ from jaxopt_course import progress, sweeps  # noqa: E402
 from jaxopt_course.experiments.least_squares import p3_sgd as P3  # noqa: E402
 from jaxopt_course.experiments.least_squares.problem import make_problem  # noqa: E402
 
-SMOKE = P3.Config(degrees=(3,), schedules=("constant",), steps_per_point=300, seeds=4, num_records=10)
+SMOKE = P3.Config(degrees=(3,), schedules=("constant",), steps_per_point=30, seeds=2, num_records=5)
 
 
 def tick_cost_s(iterations: int = 20_000, replicates: int = 100) -> float:
@@ -111,7 +111,7 @@ def main(argv=None) -> dict:
             best[on]["wall"] += min(r[0] for r in runs[on])
             best[on]["cpu"] += min(r[1] for r in runs[on])
         ticks += runs[True][0][2]
-    per_tick = tick_cost_s(2_000 if args.smoke else 20_000)
+    per_tick = tick_cost_s(200 if args.smoke else 20_000)
     steps = len(config.degrees) * len(config.schedules) * config.seeds * config.steps_per_point * 7
     rows = [{"progress": "on" if on else "off", "best_wall_s": best[on]["wall"], "best_cpu_s": best[on]["cpu"],
              "rate_M_per_s": steps / best[on]["wall"] / 1e6, "host_ticks": ticks if on else 0} for on in (False, True)]

@@ -11,15 +11,15 @@ from jaxopt_course import cli, export
 from jaxopt_course.results import load_dataset
 
 P3_SMALL = ["run", "P3", "--quick", "--set", "degrees=3", "--set", "schedules=staircase", "--set", "seeds=3",
-            "--set", "steps_per_point=40", "--set", "num_records=5", "--sweep", "step_scale=0.1,0.2",
-            "--sweep", "staircase_period=10,20"]  # step_scale vmapped; staircase_period looped: 2 runs
+            "--set", "steps_per_point=40", "--set", "num_records=5", "--sweep", "step_scale=0.1,0.2"]  # vmapped
+G4_LOOP = ["run", "G4", "--quick", "--sweep", "num_steps=40,60"]  # looped: two runs in G4/num_steps=...
 
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     assert cli.main(P3_SMALL + ["--out", str(root)]) == 0
-    assert cli.main(["run", "G4", "--quick", "--out", str(root)]) == 0
+    assert cli.main(G4_LOOP + ["--out", str(root)]) == 0
     return root
 
 
@@ -39,30 +39,30 @@ def test_csv_round_trip_has_one_row_per_recorded_value(out, capsys):
     assert "export.csv: " in capsys.readouterr().out
     table = pd.read_csv(out / "export.csv")
     runs = _runs(out)
-    assert len(runs) == 3  # two looped P3 runs and G4
+    assert len(runs) == 3  # P3 and two looped G4 runs
     assert len(table) == sum(v.size for _, ds in runs for v in ds.data_vars.values())
     assert list(table.columns[:2]) == ["experiment", "config_hash"]
     assert list(table.columns[-4:]) == ["seed", "step", "metric", "value"]
-    assert {"step_scale", "staircase_period"} <= set(table.columns)
+    assert {"step_scale", "num_steps"} <= set(table.columns)  # a vmapped coordinate, a looped config field
     assert not list(out.glob(".*.tmp"))  # written via a temp file, renamed
     for record, ds in runs:
         rows = table[table.config_hash == export.config_hash(record)]
         assert set(rows.experiment) == {record["id"]}
         assert len(rows) == sum(v.size for v in ds.data_vars.values())
-    p3 = [(r, ds) for r, ds in runs if r["id"] == "P3"]
-    assert len({export.config_hash(r) for r, _ in p3}) == 2
-    for record, ds in p3:  # a few values against data.npz, selected by coordinate
-        rows = table[(table.config_hash == export.config_hash(record)) & (table.metric == "gap")]
-        assert set(rows.staircase_period) == {record["config"]["staircase_period"]}
-        for scale, seed, step in [(0.2, 1, int(ds.step[-1])), (0.1, 2, int(ds.step[2]))]:
-            cell = rows[np.isclose(rows.step_scale, scale) & (rows.seed == seed) & (rows.step == step)]
-            want = float(ds.gap.sel(step_scale=scale, seed=seed, step=step, method="nearest").squeeze())
-            assert len(cell) == 1 and cell.value.iloc[0] == pytest.approx(want, rel=1e-12)
-    g4 = table[table.experiment == "G4"]
-    assert g4.seed.isna().all() and g4.step_scale.isna().all()
-    record, ds = next((r, d) for r, d in runs if r["id"] == "G4")
-    got = g4[g4.metric == "orbit_float64"].sort_values("step").value.to_numpy()
-    np.testing.assert_array_equal(got, ds.orbit_float64.values.astype(float))
+    record, ds = next((r, d) for r, d in runs if r["id"] == "P3")
+    rows = table[(table.experiment == "P3") & (table.metric == "gap")]
+    assert rows.num_steps.isna().all() and set(rows.seed) == {0, 1, 2}
+    for scale, seed, step in [(0.2, 1, int(ds.step[-1])), (0.1, 2, int(ds.step[2]))]:  # values against data.npz
+        cell = rows[np.isclose(rows.step_scale, scale) & (rows.seed == seed) & (rows.step == step)]
+        want = float(ds.gap.sel(step_scale=scale, seed=seed, step=step, method="nearest").squeeze())
+        assert len(cell) == 1 and cell.value.iloc[0] == pytest.approx(want, rel=1e-12)
+    g4 = [(r, d) for r, d in runs if r["id"] == "G4"]
+    assert len({export.config_hash(r) for r, _ in g4}) == 2
+    for record, ds in g4:
+        rows = table[(table.config_hash == export.config_hash(record)) & (table.metric == "orbit_float64")]
+        assert set(rows.num_steps) == {record["config"]["num_steps"]}
+        assert rows.seed.isna().all() and rows.step_scale.isna().all()
+        np.testing.assert_array_equal(rows.sort_values("step").value.to_numpy(), ds.orbit_float64.values.astype(float))
 
 
 def test_parquet_round_trip_equals_the_csv(out, tmp_path):

@@ -45,22 +45,19 @@ def _sweep(num_steps, chunk, seeds=6, **kw):
     return jax.tree.map(np.asarray, jax.block_until_ready(out))
 
 
-@pytest.mark.parametrize("num_steps,chunk,expected,compare", [
-    (410, 2, list(range(6, 409, 6)) + [410], False),  # 205 chunks: a tick every 3 chunks (~1%), and at T
-    (103, 4, list(range(4, 101, 4)) + [103], True),  # 25 full chunks: one tick each, then a partial one ending at T
-    (250, 100, list(range(3, 250, 3)) + [250], True),  # 2 chunks: ticks inside them, every 3 steps (~1%), and at T
+@pytest.mark.parametrize("num_steps,chunk,expected", [  # a tick every few chunks: see the checkpoint test
+    (103, 4, list(range(4, 101, 4)) + [103]),  # 25 full chunks: one tick each, then a partial one ending at T
+    (250, 100, list(range(3, 250, 3)) + [250]),  # 2 chunks: ticks inside them, every 3 steps (~1%), and at T
 ])
-def test_same_numbers_and_one_tick_per_percent_under_vmap_not_one_per_replicate(ticks, num_steps, chunk, expected,
-                                                                                compare):
+def test_same_numbers_and_one_tick_per_percent_under_vmap_not_one_per_replicate(ticks, num_steps, chunk, expected):
     with progress.enabled_as(True):
         on = _sweep(num_steps, chunk)  # 2 step sizes x 6 seeds: 12 replicates
     assert [d for d, _ in ticks] == expected  # in order on one device, once per tick
     assert all(t == num_steps for _, t in ticks)
-    if compare:  # each way of ticking (after chunks, inside them, in a last partial chunk) changes no number
-        with progress.enabled_as(False):
-            off = _sweep(num_steps, chunk)
-        for a, b in zip(jax.tree.leaves(off), jax.tree.leaves(on)):
-            np.testing.assert_array_equal(a, b)
+    with progress.enabled_as(False):  # each way of ticking (after chunks, inside them, in a last partial one) ...
+        off = _sweep(num_steps, chunk)
+    for a, b in zip(jax.tree.leaves(off), jax.tree.leaves(on)):  # ... changes no number
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_run_outside_sweeps_reports_to_a_task_of_its_own(ticks):
@@ -113,16 +110,18 @@ def test_checkpointed_chunks_make_one_task_with_one_pass_each(tmp_path, monkeypa
 
     def spy(self, site, done, total):
         original(self, site, done, total)
-        seen.append((self.label, self.passes, self.passes_done, self.fraction()))
+        seen.append((self.label, self.passes, self.passes_done, self.fraction(), done))
 
     monkeypatch.setattr(progress.Task, "update", spy)
     policy = checkpoint.Policy(tmp_path / "chunks", chunk_seeds=4).prepare()
     with progress.enabled_as(True):
-        _sweep(200, 10, seeds=6, checkpoint=policy)  # 12 runs in chunks of 4: 3 passes
-    assert {(label, passes) for label, passes, _, _ in seen} == {("sweep of 12 runs", 3)}
-    fractions = [f for *_, f in seen]
+        _sweep(410, 2, seeds=6, checkpoint=policy)  # 12 runs in chunks of 4: 3 passes
+    assert {(label, passes) for label, passes, *_ in seen} == {("sweep of 12 runs", 3)}
+    per_pass = list(range(6, 409, 6)) + [410]  # 205 chunks of 2 steps: a tick every 3 chunks (~1%), and at T
+    assert [done for *_, done in seen] == per_pass * 3
+    fractions = [f for *_, f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and seen[-1][2] == 3
-    assert fractions[len(fractions) // 3 - 1] == pytest.approx(1 / 3)
+    assert fractions[len(per_pass) - 1] == pytest.approx(1 / 3)
 
 
 def test_task_fraction_passes_and_time_left(monkeypatch):
