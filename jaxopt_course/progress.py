@@ -20,7 +20,8 @@ callbacks): with the cache in mind, turn progress off for many short runs.
 On the host, ticks go to the innermost open ``task`` (``sweeps.sweep`` opens one per
 sweep), or to a task opened for the run and closed when it completes. A task shows a
 tqdm bar with the elapsed time and an estimate of the time left when stderr is a
-terminal; otherwise it logs one line every ``LOG_EVERY_S`` seconds.
+terminal (or a Jupyter notebook's); otherwise it logs one line every ``LOG_EVERY_S``
+seconds.
 """
 
 from __future__ import annotations
@@ -201,8 +202,8 @@ class Task:
         self.passes_done = min(self.passes_done, self.passes)
 
     def _show(self, now: float) -> None:
-        """Move the tqdm bar (stderr a terminal) or log a line every ``log_every`` seconds."""
-        if sys.stderr.isatty():
+        """Move the tqdm bar (stderr a terminal or a Jupyter kernel's) or log a line every ``log_every`` seconds."""
+        if _bar_on_stderr():
             if self.bar is None:
                 from tqdm import tqdm
 
@@ -228,6 +229,11 @@ class Task:
             self.bar = None
         if self in _open:
             _open.remove(self)
+
+
+def _bar_on_stderr() -> bool:
+    """Whether stderr shows a redrawn bar: a terminal, or a Jupyter notebook's output (it honours carriage returns)."""
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
 
 
 @contextmanager

@@ -140,7 +140,7 @@ def test_task_fraction_passes_and_time_left(monkeypatch):
 
 
 def test_non_terminal_stderr_gets_periodic_lines(capsys, monkeypatch):
-    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
+    monkeypatch.setattr(progress, "_bar_on_stderr", lambda: False)
     task = progress.Task("sweep of 3 runs", log_every=0.0)
     task.update(0, 10, 40)
     task.update(0, 20, 40)
@@ -166,3 +166,15 @@ def test_env_variable_and_cli_flag_turn_it_off(monkeypatch):
         assert progress.enabled()  # back to the environment variable
     finally:
         progress.set_enabled(None)
+
+
+def test_a_terminal_gets_a_tqdm_bar_with_elapsed_and_time_left(capsys, monkeypatch):
+    monkeypatch.setattr(progress, "_bar_on_stderr", lambda: True)
+    task = progress.Task("sweep of 3 runs")
+    task.update(0, 10, 40)
+    assert task.bar is not None and task.bar.n == 25
+    task.update(0, 40, 40)  # the pass is complete
+    assert task.bar.n == 100
+    task.close()
+    err = capsys.readouterr().err
+    assert "sweep of 3 runs:   0%|" in err and " elapsed, ? left" in err and task.bar is None  # redrawn at most 10/s
