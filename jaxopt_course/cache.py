@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import platformdirs
+
 CACHE_ENV = "JAXOPT_COURSE_CACHE"
+APP_NAME = "jaxopt_course"
 
 
 def cache_dir() -> Path:
-    """$JAXOPT_COURSE_CACHE, else $XDG_CACHE_HOME/jaxopt_course, else ~/.cache/jaxopt_course."""
+    """$JAXOPT_COURSE_CACHE, else the user cache directory of platformdirs ($XDG_CACHE_HOME or ~/.cache on Linux)."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "jaxopt_course"
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
 COMPILATION_CACHE_ENV = "JAXOPT_COURSE_COMPILATION_CACHE"  # "0" turns the persistent compilation cache off

@@ -30,7 +30,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxopt_course.progress import log
+from jaxopt_course.progress import log, skip_pass
 from jaxopt_course.results import save_npz
 
 
@@ -77,6 +77,7 @@ class Policy:
                 # The shapes of the plain vmapped function: a jit with compiler options cannot be traced inside eval_shape.
                 shapes = jax.eval_shape(jax.vmap(fn, in_axes=(0,) + (None,) * len(args)), part, *args)
                 outputs.append(_load_chunk(path, tag, shapes))
+                skip_pass()  # the progress bar expects one computed chunk less
                 log(f"sweep {index}: chunk {j + 1}/{len(starts)} reused from {path.name}")
                 continue
             out = jax.block_until_ready(_compute_padded(compute, part, size))

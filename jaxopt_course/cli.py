@@ -1,4 +1,4 @@
-"""The command line: ``jaxopt-course list | show ID | run ID ... | report | devices``.
+"""The command line: ``jaxopt-course list | show ID | run ID ... | report | export DIR | devices``.
 
 It only parses: configs are built and experiments run by ``jaxopt_course.app``.
 Bad input (an unknown ID or field, a bad value, a flag the experiment does not use,
@@ -47,6 +47,8 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument("--seed", type=_non_negative_int, default=0, help="base PRNG seed (default 0)")
     common.add_argument("--out", type=Path, default=Path("results"), help="output directory (default results/)")
     common.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
+    common.add_argument("--no-progress", action="store_true",
+                        help="no progress bars or lines from inside compiled runs (or JAXOPT_COURSE_PROGRESS=0)")
     common.add_argument("--data-dir", help="dataset directory for experiments that load data (MNIST: IDX files or a "
                         "prepared tensorflow-datasets directory; default $JAXOPT_COURSE_DATA_DIR)")
     hosts = common.add_argument_group("several processes/hosts (see jaxopt_course.distributed)")
@@ -91,7 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--only", nargs="+", metavar="ID", help="only these experiments")
     rep.add_argument("--screenshot", action="store_true",
                      help="check the page in headless Chromium and save report.png (needs chromium)")
+    export = sub.add_parser("export", help="every result under DIR as one tidy table (CSV or Parquet) for pandas")
+    export.add_argument("dir", type=Path, metavar="DIR", help="a --out directory of run/report (searched recursively)")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv",
+                        help="csv (default) or parquet (needs pyarrow: pip install 'jaxopt_course[export]')")
+    export.add_argument("--out", type=Path, metavar="FILE", help="output file (default DIR/export.csv or .parquet)")
     return parser
+
+
+def _cmd_export(args) -> int:
+    """Write the tidy table of every result under DIR; print its path and size."""
+    from jaxopt_course import export
+
+    table = export.tidy(args.dir)
+    out = args.out if args.out is not None else args.dir / f"export.{args.format}"
+    path = export.write(table, out, args.format)
+    runs = table.groupby(["experiment", "config_hash"]).ngroups
+    print(f"{path}: {len(table)} rows, {runs} run(s), columns {', '.join(table.columns)}")
+    return 0
 
 
 def _cmd_devices() -> int:
@@ -235,13 +254,15 @@ def _cmd_report(args) -> int:
 
 
 def _join_processes(args) -> None:
-    """Initialize jax.distributed when flags or JAXOPT_* variables ask for several processes."""
+    """For run/report: progress and compilation-cache settings, then jax.distributed if flags or JAXOPT_* ask for it."""
     from jaxopt_course import distributed
 
     if args.command not in ("run", "report"):
         return
+    from jaxopt_course import progress
     from jaxopt_course.cache import enable_compilation_cache
 
+    progress.set_enabled(False if args.no_progress else None)  # None: as $JAXOPT_COURSE_PROGRESS says
     enable_compilation_cache()
     settings = distributed.settings_from(args.coordinator, args.num_processes, args.process_id)
     distributed.initialize(settings, auto_detect=args.distributed)
@@ -261,6 +282,8 @@ def main(argv=None) -> int:
             return _cmd_show(args)
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "export":
+            return _cmd_export(args)
         return _cmd_run(args)
     except (UsageError, ValueError) as err:
         print(f"jaxopt-course: error: {err}", file=sys.stderr)

@@ -1,15 +1,18 @@
 """The report: every experiment run (or reused from disk) into one self-contained
 HTML page, grouped by the SPEC's sections, with each figure, its caption and the
-key metrics in tables; plus a Markdown twin that links the figure files."""
+key metrics in tables; plus a Markdown twin that links the figure files. The page
+is rendered from the jinja2 template ``templates/report.html.j2`` (package data)."""
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import jinja2
 
 from jaxopt_course.progress import log
 from jaxopt_course.results import atomic_write_bytes
@@ -98,71 +101,39 @@ def format_value(value) -> str:
     return str(value)
 
 
-def _figure_html(entry: Entry, name: str) -> str:
-    """An embedded figure (PNG as a data URI) with its caption."""
-    png = (entry.directory / name).read_bytes()
+def _figure(entry: Entry, name: str) -> dict:
+    """A figure for the template: the PNG as a data URI, its name and its caption."""
     stem = Path(name).stem
-    caption = entry.experiment.captions.get(stem, "")
-    src = "data:image/png;base64," + base64.b64encode(png).decode()
-    return (f'<figure><img src="{src}" alt="{html.escape(entry.experiment.id)}: {html.escape(stem)}">'
-            f"<figcaption><b>{html.escape(stem)}</b>. {html.escape(caption)}</figcaption></figure>")
+    src = "data:image/png;base64," + base64.b64encode((entry.directory / name).read_bytes()).decode()
+    return {"src": src, "stem": stem, "caption": entry.experiment.captions.get(stem, "")}
 
 
-def _metrics_html(rows: list[tuple[str, str]]) -> str:
-    """The key metrics as an HTML table (first MAX_METRIC_ROWS rows)."""
-    body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in rows[:MAX_METRIC_ROWS])
-    more = len(rows) - MAX_METRIC_ROWS
-    tail = f'<p class="more">{more} more metrics in results.json.</p>' if more > 0 else ""
-    return f"<table><tr><th>metric</th><th>value</th></tr>{body}</table>{tail}"
-
-
-def _entry_html(entry: Entry) -> str:
-    """One experiment: heading, run facts, divergences, figures, metrics."""
+def _entry_context(entry: Entry) -> dict:
+    """One experiment for the template: heading, run facts, divergences, figures, the first metrics."""
     r, e = entry.record, entry.experiment
     facts = (f"{'quick' if r['quick'] else 'full'} run, seed {r['seed']}, "
              f"{'float64' if r['x64'] else 'float32 default'}, {r['wall_time_s']:.1f} s on {len(r['devices'])} "
              f"device(s){', reused from disk' if entry.reused else ''}")
-    diverged = "".join(f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in r.get("diverged", {}).items())
-    parts = [f'<section id="{e.id}"><h3>{e.id}: {html.escape(e.description)}</h3>',
-             f'<p class="facts">{html.escape(facts)}</p>']
-    if diverged:
-        parts.append(f'<p>Diverged runs:</p><ul class="diverged">{diverged}</ul>')
-    parts += [_figure_html(entry, f) for f in r["figures"]]
-    parts += [_metrics_html(flatten_metrics(r["metrics"])), "</section>"]
-    return "\n".join(parts)
+    rows = flatten_metrics(r["metrics"])
+    return {"id": e.id, "description": e.description, "facts": facts, "diverged": list(r.get("diverged", {}).items()),
+            "figures": [_figure(entry, f) for f in r["figures"]], "metrics": rows[:MAX_METRIC_ROWS],
+            "more_metrics": len(rows) - MAX_METRIC_ROWS}
 
 
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#444}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 8px;
-text-align:left}td:last-child{font-family:monospace}.facts,.more{color:#666;font-size:.85em}
-.diverged{color:#a00}nav a{margin-right:1em}#image-check{color:#666;font-size:.85em}"""
-
-IMAGE_CHECK = """<script>
-window.addEventListener("load", function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  var el = document.getElementById("image-check");
-  el.dataset.loaded = ok; el.dataset.total = imgs.length;
-  el.textContent = ok + " of " + imgs.length + " figures loaded";
-});
-</script>"""
+@functools.cache
+def _template() -> jinja2.Template:
+    """The page template shipped with the package (templates/report.html.j2), HTML-autoescaped."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("jaxopt_course", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    return env.get_template("report.html.j2")
 
 
 def render_html(entries: list[Entry], title: str, build_seconds: float) -> str:
-    """The whole self-contained page."""
-    body, nav = [], []
-    for key, name in SECTIONS.items():
-        group = [e for e in entries if e.experiment.section == key]
-        if group:
-            nav.append(f'<a href="#section-{key}">{key}. {html.escape(name)}</a>')
-            body.append(f'<h2 id="section-{key}">{key}. {html.escape(name)}</h2>')
-            body.extend(_entry_html(e) for e in group)
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>{len(entries)} experiments; report built in {build_seconds:.0f} s. "
-            f'<span id="image-check">figures not checked (JavaScript off)</span></p>'
-            f"<nav>{''.join(nav)}</nav>{''.join(body)}{IMAGE_CHECK}</body></html>")
+    """The whole self-contained page, rendered from the jinja2 template."""
+    sections = [{"key": key, "name": name, "entries": [_entry_context(e) for e in group]}
+                for key, name in SECTIONS.items()
+                if (group := [e for e in entries if e.experiment.section == key])]
+    return _template().render(title=title, count=len(entries), build_seconds=build_seconds, sections=sections)
 
 
 def render_markdown(entries: list[Entry], title: str) -> str:

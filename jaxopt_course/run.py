@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxopt_course import progress
 from jaxopt_course.optim.averaging import IterateAverage, average_init, average_update
 from jaxopt_course.optim.base import GradientTransformation, apply_updates
 
@@ -195,6 +196,8 @@ def run(
 
     Returns:
       A ``Trace``. Call it under ``jax.jit`` (``sweep`` does); it traces once per shape.
+      When ``progress.enabled()`` at trace time, it reports its progress to the host
+      (``jaxopt_course.progress``), without changing any number.
     """
     num_steps = _check_num_steps(num_steps)
     chunk = _check_num_steps(chunk)
@@ -217,13 +220,14 @@ def run(
     )
     body = _make_body(step, metrics, grid, diverged, stop)
     n_full, rem = divmod(num_steps, chunk)
+    ticks = progress.Ticks(num_steps, chunk, n_full)  # progress bar hooks: no-ops when progress is off
 
     def outer(c, index):
-        return _scan_chunk(body, sample, key, c, index, chunk, chunk), None
+        return ticks.after_chunk(_scan_chunk(ticks.body(body), sample, key, c, index, chunk, chunk), index), None
 
     carry, _ = jax.lax.scan(outer, carry, jnp.arange(n_full, dtype=jnp.int32))
     if rem:
-        carry = _scan_chunk(body, sample, key, carry, jnp.int32(n_full), chunk, rem)
+        carry = _scan_chunk(ticks.body(body, last=True), sample, key, carry, jnp.int32(n_full), chunk, rem)
     return Trace(jnp.asarray(grid), carry.buffer, carry.state, carry.diverged_at, carry.stopped_at)
 
 

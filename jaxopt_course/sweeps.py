@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxopt_course import checkpoint
+from jaxopt_course import checkpoint, progress
 
 MAX_SEED = 2**32 - 1  # threefry seeds are 32-bit: a larger integer would alias a smaller one
 
@@ -162,7 +162,10 @@ def sweep(fn: Callable, keys: jax.Array, *args, axes: Optional[dict] = None, dev
         batch = (jnp.tile(keys, int(np.prod(shape))), flat)
         call = functools.partial(_with_axes, fn)
     compute = functools.partial(_sweep_now, call, args=args, devices=devices, options=options)
-    out = compute(batch) if checkpoint is None else checkpoint.chunked_sweep(call, batch, args, compute)
+    runs = _batch_size(batch)
+    with progress.task(f"sweep of {runs} runs", 1 if checkpoint is None else -(-runs // checkpoint.chunk_seeds)):
+        out = compute(batch) if checkpoint is None else checkpoint.chunked_sweep(call, batch, args, compute)
+        out = progress.wait(out)  # with a progress bar: until the runs end
     return jax.tree.map(lambda x: x.reshape(shape + (n,) + x.shape[1:]), out) if shape else out
 
 

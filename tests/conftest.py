@@ -1,4 +1,4 @@
-"""Test-suite set-up: strict dtype and rank promotion, a key fixture, --runslow."""
+"""Test-suite set-up: strict dtype and rank promotion, no compilation cache or progress hooks, a key fixture, --runslow."""
 
 import dataclasses
 import os
@@ -15,6 +15,8 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 # Tests stay hermetic: no persistent compilation cache unless a test turns it on (test_compilation_cache.py).
 os.environ["JAXOPT_COURSE_COMPILATION_CACHE"] = "0"
+# No progress hooks in compiled runs unless a test turns them on (tests/test_progress.py).
+os.environ["JAXOPT_COURSE_PROGRESS"] = "0"
 # Tests check float32 arithmetic: on GPUs, keep matrix products out of TF32 (as the CLI does).
 jax.config.update("jax_default_matmul_precision", precision.MATMUL_PRECISION)
 

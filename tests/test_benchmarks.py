@@ -47,3 +47,11 @@ def test_mlp_train_smoke(tmp_path):
         assert 0 < saved["torch"]["final_train_loss"] < 1
     else:
         assert saved["torch"] is None and saved["ratio_jax_over_torch"] is None
+
+
+@pytest.mark.slow  # two compilations of P3's sweep (~10 s): beyond the default suite's budget
+def test_progress_overhead_smoke():
+    payload = _load("progress_overhead").main(["--smoke", "--repeats", "1"])
+    assert [row["progress"] for row in payload["rows"]] == ["off", "on"]
+    assert payload["rows"][0]["host_ticks"] == 0 and payload["rows"][1]["host_ticks"] == 70  # every 3 of 210 steps
+    assert payload["tick_cost_us"] >= 0 and payload["overhead_model_percent"] >= 0

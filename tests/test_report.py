@@ -53,3 +53,21 @@ def test_report_loads_in_a_real_browser(built, tmp_path):
 def test_report_unknown_id_exits_2(tmp_path, capsys):
     assert cli.main(["report", "--only", "Q7", "--out", str(tmp_path)]) == 2
     assert "unknown experiment" in capsys.readouterr().err
+
+
+def test_page_template_is_package_data_and_escapes(tmp_path):
+    import types
+    from importlib import resources
+
+    assert resources.files("jaxopt_course").joinpath("templates/report.html.j2").is_file()
+    (tmp_path / "fig.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    exp = types.SimpleNamespace(id="P1", description="a <script> & 'b'", section="P", captions={"fig": "x < y"})
+    record = {"quick": True, "seed": 0, "x64": False, "wall_time_s": 1.0, "devices": ["cpu"],
+              "diverged": {"lr=1": "diverged at step 3"}, "figures": ["fig.png"],
+              "metrics": {f"m{i}": float(i) for i in range(report.MAX_METRIC_ROWS + 5)}}
+    page = report.render_html([report.Entry(exp, record, tmp_path, False)], "T & U", 3.2)
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</body></html>")
+    assert "<title>T &amp; U</title>" in page and "a &lt;script&gt; &amp; " in page and "<script>" in page
+    assert page.count("<tr><td>m") == report.MAX_METRIC_ROWS and "5 more metrics in results.json." in page
+    assert "<li>lr=1: diverged at step 3</li>" in page and "x &lt; y" in page
+    assert page.count('<img src="data:image/png;base64,iVBORw0KGgo="') == 1

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import Optional, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import psutil
 from jax import lax
 
 from jaxopt_course import kernels
@@ -242,17 +242,12 @@ def operator_bytes(d: int, m: int, layout: str = "packed", dtype=jnp.float32) ->
 
 
 def available_memory_bytes(device=None) -> int:
-    """Free memory of a device: bytes_limit - bytes_in_use on accelerators, MemAvailable (RAM) on CPU."""
+    """Free memory of a device: bytes_limit - bytes_in_use on accelerators, available RAM (psutil; MemAvailable on Linux) on CPU."""
     device = jax.devices()[0] if device is None else device
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-    try:
-        with open("/proc/meminfo") as f:
-            fields = dict(line.split(":", 1) for line in f)
-        return int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return int(psutil.virtual_memory().available)
 
 
 def fits_in_memory(d: int, m: int, layout: str = "packed", dtype=jnp.float32, *,

@@ -14,7 +14,6 @@ every value of it in one vmapped call of its own.
 from __future__ import annotations
 
 import functools
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from jaxopt_course.experiments.config import ExperimentConfig, axes, param
 from jaxopt_course.experiments.registry import Results
 from jaxopt_course.problems import finite_sum_1d as fs
 from jaxopt_course.progress import timed
+from jaxopt_course.stats import wilson_interval
 from jaxopt_course.validation import each, finite, open_unit_interval, positive, positive_int, seed_count
 
 ID = "F1"
@@ -63,24 +63,6 @@ class Config(ExperimentConfig):
 
 
 # ----------------------------------------------------------------------------- statistics
-
-
-def wilson_interval(successes, trials, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial proportion: (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n).
-
-    Unlike the Wald interval p -+ z sqrt(p(1-p)/n), it stays inside [0, 1] and does
-    not collapse to a point when p = 0 or 1 (reference: Wilson, JASA 1927).
-    """
-    k, n = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
-    if np.any(n < 1) or np.any(k < 0) or np.any(k > n):
-        raise ValueError("need 0 <= successes <= trials and trials >= 1")
-    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    p = k / n
-    denom = 1.0 + z * z / n
-    center = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # The interval always contains p; the min/max only undo rounding at p = 0 or 1.
-    return np.clip(np.minimum(center - half, p), 0.0, 1.0), np.clip(np.maximum(center + half, p), 0.0, 1.0)
 
 
 def escape_statistics(final_x: np.ndarray, diverged_at: np.ndarray, confidence: float) -> dict:
